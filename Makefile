@@ -1,0 +1,51 @@
+# Two commands on a fresh machine:
+#   make run   - install, create the SQLite database with demo data, start everything
+#   make test  - install (with test tools and system packages), lint, type-check, run the tests
+#                (including the integration tests against a real Rasa server)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck pytest test-rasa system-deps demo clean audit
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/otklik db upgrade
+	$(BIN)/otklik demo load
+
+run: demo
+	$(BIN)/otklik serve
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy bot inbox knowledge_base rules
+
+pytest: install
+	bash scripts/test.sh
+
+audit: install
+	bash scripts/audit.sh
+
+# The real Rasa server (separate Python 3.10 venv under scripts/rasa/): install, train, test.
+test-rasa: install
+	bash scripts/test-rasa.sh
+
+test: install system-deps lint typecheck audit pytest test-rasa
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Unified inbox: conversations, messages, SLA clocks, operators and the ingest pipeline."""

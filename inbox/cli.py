@@ -1,0 +1,160 @@
+"""The ``otklik`` command. Each area registers its own sub-commands here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from bot.email.cli import email_app
+from bot.phone.cli import phone_app
+from bot.telegram.cli import telegram_app
+from inbox.config import get_settings
+from inbox.events import Channel, PayloadError
+from knowledge_base.cli import kb_app, text_app
+from knowledge_base.rasa_cli import rasa_app
+from rules.errors import RulesFileError
+from rules.triage import triage
+
+app = typer.Typer(
+    name="otklik",
+    help="Otklik: omnichannel contact centre for public agencies.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("triage")(triage)
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+sla_app = typer.Typer(help="Response deadlines.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sla_app, name="sla")
+app.add_typer(demo_app, name="demo")
+app.add_typer(kb_app, name="kb")
+app.add_typer(text_app, name="text")
+app.add_typer(rasa_app, name="rasa")
+app.add_typer(phone_app, name="phone")
+app.add_typer(telegram_app, name="telegram")
+app.add_typer(email_app, name="email")
+
+
+@app.callback()
+def _root() -> None:
+    """Otklik: omnichannel contact centre for public agencies."""
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"otklik: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    from inbox.runtime import build_runtime
+
+    try:
+        return build_runtime(get_settings())
+    except RulesFileError as exc:
+        raise _fail(str(exc)) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database to the latest schema."""
+    from inbox.db import upgrade
+
+    settings = get_settings()
+    upgrade(settings.effective_database_url)
+    typer.echo(f"database ready: {settings.effective_database_url}")
+
+
+@app.command("ingest")
+def ingest(
+    channel: Annotated[Channel, typer.Option(help="The channel whose native format PATH holds")],
+    path: Annotated[str, typer.Argument(help="Payload file, or - for standard input")] = "-",
+) -> None:
+    """Store one native payload in the inbox (deduplicated) and print what happened."""
+    from bot.normalize import normalize
+    from rules.triage import _read
+
+    rt = _runtime()
+    try:
+        event = normalize(channel, _read(path), rt.profile)
+    except PayloadError as exc:
+        raise _fail(str(exc)) from None
+    accepted, processed = rt.inbox.ingest(event)
+    typer.echo(
+        json.dumps(
+            {
+                "duplicate": accepted.duplicate,
+                "record_id": accepted.record_id,
+                "conversation_id": processed.conversation_id if processed else None,
+                "kind": processed.classification.kind.value if processed else None,
+            },
+            ensure_ascii=False,
+        )
+    )
+    rt.dispose()
+
+
+@sla_app.command("scan")
+def sla_scan() -> None:
+    """Run one deadline scan now: record warnings and breaches, print them."""
+    from inbox.scheduler import run_sla_scan
+
+    rt = _runtime()
+    result = run_sla_scan(rt)
+    rt.dispose()
+    if result is None:
+        typer.echo("another process is scanning right now")
+        return
+    typer.echo(json.dumps({"warned": result.warned, "breached": result.breached}))
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Create demo operators and a morning of demo appeals (idempotent)."""
+    from inbox.demo import DEMO_OPERATORS, load_demo
+
+    rt = _runtime()
+    operators, events = load_demo(rt)
+    rt.dispose()
+    typer.echo(f"demo: {operators} operators created, {events} events ingested")
+    for login, _name, role, password in DEMO_OPERATORS:
+        typer.echo(f"  {role.value:<10} login {login:<9} password {password}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+) -> None:
+    """Start the web app, the enabled channel adapters and the scheduler."""
+    import uvicorn
+
+    from inbox.web.app import create_app
+
+    settings = get_settings()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(),
+        host=host or settings.host,
+        port=port or settings.port,
+        timeout_graceful_shutdown=5,  # open live-update streams must not hold a shutdown
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except RulesFileError as exc:
+        typer.echo(f"otklik: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Settings from the environment (prefix ``OTKLIK_``), in one place."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+RULES_DIR = PACKAGE_ROOT / "rules"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field can be set as ``OTKLIK_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="OTKLIK_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("data")
+    #: SQLAlchemy URL; empty means SQLite in ``data_dir/otklik.sqlite3``.
+    database_url: str = ""
+    #: The agency profile (names, accounts) used to decide what mentions the agency.
+    profile: Path = RULES_DIR / "agency.example.yaml"
+    #: Directory holding ``response.yaml``, ``moderation.yaml``, ``calendar.yaml``.
+    rules_dir: Path = RULES_DIR
+    #: The agency's knowledge-base entries (``*.yaml``); empty means ``data_dir/knowledge_base``.
+    #: Until it holds entries, the entries shipped in the package are read; the first edit in
+    #: the admin UI copies them here (docs/knowledge-base.md, «Where the entries live»).
+    kb_dir: Path | None = None
+    #: Secret used to sign sessions and CSRF tokens of the web UI.
+    secret_key: str = "change-me-in-production"
+    #: Send the session cookie over HTTPS only (``Secure``). Off for the local demo on
+    #: http://127.0.0.1; a deployment behind HTTPS must set ``OTKLIK_SECURE_COOKIES=true``.
+    secure_cookies: bool = False
+    #: An operator's login lasts at most this long (seconds), however active they are.
+    session_max_age: int = 12 * 3600
+    #: Login throttling (docs/operator-ui.md): this many failed logins of one login name
+    #: within ``login_failure_window`` seconds lock that name for ``login_lockout`` seconds...
+    login_max_failures: int = 5
+    #: ...and this many from one client address lock the address. 0 turns a limit off.
+    login_ip_max_failures: int = 20
+    login_failure_window: int = 15 * 60
+    login_lockout: int = 15 * 60
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: How often the SLA scan runs, in seconds.
+    sla_scan_interval: int = 60
+    #: Largest request body accepted (bytes); larger ones get 413.
+    max_body_bytes: int = 1_048_576
+    #: Per client address: webhooks (platforms send from few addresses, in bursts)...
+    rate_limit_webhooks_per_second: float = 100.0
+    rate_limit_webhooks_burst: int = 500
+    #: ...and public pages and APIs (web chat, ratings, login), where a person is behind each.
+    #: The web chat polls every 2 s: 5/s leaves room for ten chats behind one office NAT.
+    rate_limit_public_prefixes: list[str] = [
+        "/api/chat", "/chat", "/webchat", "/ratings", "/rate", "/public", "/login", "/ui/login",
+    ]  # fmt: skip
+    rate_limit_public_per_second: float = 5.0
+    rate_limit_public_burst: int = 60
+    #: Telegram bot token from @BotFather; empty means the Telegram adapter is off.
+    telegram_token: str = ""
+    #: The secret given to setWebhook; Telegram sends it in X-Telegram-Bot-Api-Secret-Token.
+    telegram_webhook_secret: str = ""
+    #: The citizen bot's payment link; {purpose}, {amount} and {number} are filled in.
+    payment_url_template: str = "https://pay.example/?purpose={purpose}&amount={amount}&id={number}"
+    #: Services and fees the citizen bot offers (see bot/citizen/catalog.yaml).
+    bot_catalog: Path = PACKAGE_ROOT / "bot" / "citizen" / "catalog.yaml"
+    #: A dialogue message that ``process_pending`` finishes more than this many seconds after
+    #: it arrived is handed to an operator instead of being answered by the bot.
+    bot_late_after: int = 600
+
+    # VK (docs/vk.md): the channel is on when token, group id, confirmation and secret are set.
+    #: Community access token (messages, wall comments).
+    vk_token: str = ""
+    vk_group_id: int | None = None
+    #: The string the Callback API expects back on ``confirmation``.
+    vk_confirmation: str = ""
+    #: The secret key set in the Callback API settings; events without it are rejected.
+    vk_secret: str = ""
+    #: A user or service token for ``newsfeed.search`` (monitoring); empty: no monitoring.
+    vk_search_token: str = ""
+    vk_api_version: str = "5.199"
+    #: Base URL of the API (``https://api.vk.ru/method/``); set only for a proxy or a test server.
+    vk_api_url: str = ""
+    #: How often mentions on other walls are searched, in seconds.
+    vk_monitor_interval: int = 300
+    # Phone robot (docs/phone-webhook.md): on when the shared secret is set.
+    phone_secret: str = ""
+    #: Signed requests older or newer than this (seconds) are rejected as replays.
+    phone_max_skew: int = 300
+    #: How often the outbox worker delivers queued replies, in seconds.
+    outbox_interval: int = 5
+
+    @property
+    def vk_enabled(self) -> bool:
+        return bool(self.vk_token and self.vk_group_id and self.vk_confirmation and self.vk_secret)
+
+    # Email channel (off unless the IMAP host, SMTP host and the From address are set).
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_user: str = ""
+    imap_password: str = ""
+    #: IMAP over TLS (port 993); false means plain IMAP (port 143, loopback or tests only).
+    imap_ssl: bool = True
+    imap_folder: str = "INBOX"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    #: The agency's address letters are sent from, e.g. ``Приёмная ДГХ <priem@dgh.example>``.
+    email_from: str = ""
+    #: Seconds between two polls of the mailbox.
+    email_poll_interval: int = 30
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.imap_host and self.smtp_host and self.email_from)
+
+    @field_validator("kb_dir", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def effective_kb_dir(self) -> Path:
+        return self.kb_dir if self.kb_dir is not None else self.data_dir / "knowledge_base"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'otklik.sqlite3').as_posix()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,108 @@
+"""The normalized inbound event: the one type that crosses from channel adapters into the inbox.
+
+Adapters know their platform; the inbox and the rules do not. An adapter therefore states the
+platform facts the rules need (where the item was published, whether it is the agency's own,
+whether it replies to an official post, which explicit mentions it carries) in ``facts``.
+Deciding *whether* an item needs a response is left to ``rules``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from inbox.clock import as_utc
+
+
+class Channel(StrEnum):
+    telegram = "telegram"
+    vk = "vk"
+    email = "email"
+    phone = "phone"
+    webchat = "webchat"
+
+
+class Place(StrEnum):
+    """Where the item was published, as far as the response rules care."""
+
+    private = "private"  # a private chat / direct message with the agency or its bot
+    email = "email"  # a letter sent to the agency's address
+    call = "call"  # a phone call to the agency's robot
+    webchat = "webchat"  # the chat on the agency's site
+    group = "group"  # a group chat or someone else's public wall
+    official_post = "official_post"  # the agency's own official post (channel / community wall)
+    post_comment = (
+        "post_comment"  # a comment under a post (whose post: see facts.reply_to_official)
+    )
+    public_post = "public_post"  # a post on someone else's wall or channel (found by monitoring)
+    service = "service"  # joins, pins, call-ended, read receipts and other non-messages
+
+
+class Attachment(BaseModel):
+    kind: str  # photo, document, voice, audio, video, sticker, link, recording...
+    name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    #: Where the content can be fetched: a platform file id, a URL, or ``inline:<n>`` for email.
+    ref: str | None = None
+
+
+class Author(BaseModel):
+    #: The author's id on the platform (Telegram user id, VK from_id, email address, phone number).
+    external_id: str
+    display_name: str | None = None
+    username: str | None = None
+    is_bot: bool = False
+
+
+class Facts(BaseModel):
+    """Platform facts the adapter observed; the rules decide from these and the text."""
+
+    place: Place
+    #: Published by the agency itself (its channel, community, bot, mailbox).
+    is_own: bool = False
+    #: Automatic mail (auto-reply, bounce, mailing list) or a bot's automatic message.
+    is_automatic: bool = False
+    #: The item replies to / comments on one of the agency's official posts.
+    reply_to_official: bool = False
+    #: Published by someone else on the agency's own page (community wall, discussion group).
+    on_agency_page: bool = False
+    #: Explicit mentions the platform marked: @usernames, links, VK [club…|…] references.
+    mentions: list[str] = Field(default_factory=list)
+    #: Is the item visible to the public (comments, posts, group chats)?
+    is_public: bool = False
+    #: Free-form extras (email subject, call id, DTMF digits, language...).
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class InboundEvent(BaseModel):
+    """One inbound item, whatever its channel."""
+
+    channel: Channel
+    #: Unique per channel; the dedupe key (update_id, VK event_id, Message-ID, robot event id).
+    external_id: str
+    #: Groups items into one conversation (chat, peer, post+author, email thread root, call).
+    thread_key: str
+    author: Author
+    text: str = ""
+    attachments: list[Attachment] = Field(default_factory=list)
+    published_at: datetime
+    facts: Facts
+    #: What an outbound reply needs to reach the same place (chat id, reply-to id, peer id...).
+    reply_target: dict[str, Any] = Field(default_factory=dict)
+    #: A link a person can open to see the original (public post, comment).
+    source_url: str | None = None
+    #: The native payload as received, kept for audit and reprocessing.
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("published_at")
+    @classmethod
+    def _aware_utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+
+class PayloadError(ValueError):
+    """A native payload that cannot be understood; the message is shown to the user as is."""

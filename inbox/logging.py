@@ -1,0 +1,112 @@
+"""Personal data never reaches the logs: a filter that masks it in every log record.
+
+Citizens write their phone numbers, e-mail addresses, passport and SNILS numbers and home
+addresses into appeals; exceptions and access logs then carry them to log files that many
+people read and that are kept for years. ``PersonalDataFilter`` rewrites each record's message
+(and its traceback text) before any handler formats it; ``install`` puts it on the handlers of
+the root logger and uvicorn's loggers (a filter on a logger would miss records propagated from
+its children, a filter on a handler sees them all).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+MASK = "***"
+
+#: (what, pattern); the order matters: longer, more specific numbers first.
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("email", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)),
+    # SNILS: 123-456-789 01, 123-456-789-01 or 11 digits in a row.
+    ("snils", re.compile(r"(?<!\d)\d{3}-\d{3}-\d{3}[ -]\d{2}(?!\d)|(?<!\d)\d{11}(?!\d)")),
+    # Russian phones: +7 / 8 and ten digits with any spaces, dashes, brackets between.
+    (
+        "phone",
+        re.compile(
+            r"(?<![\w+])(?:\+7|8)[\s\-()]*\d{3}[\s\-()]*\d{3}[\s\-]*\d{2}[\s\-]*\d{2}(?!\d)"
+        ),
+    ),
+    # Any other international number: + and 10-15 digits.
+    ("phone", re.compile(r"(?<![\w+])\+\d[\d\s\-()]{9,18}\d(?!\d)")),
+    # Passport of the Russian Federation: series (2+2 digits) and number (6 digits).
+    ("passport", re.compile(r"(?<!\d)\d{2}\s?\d{2}\s?(?:№\s?)?\d{6}(?!\d)")),
+    # Addresses: the name after a street word, the number after a house / flat word.
+    (
+        "address",
+        re.compile(
+            r"(?i)(?<![\w])(?:ул|улица|пр-т|проспект|пер|переулок|ш|шоссе|б-р|бульвар|наб|"
+            r"набережная|пл|площадь|мкр|микрорайон)\.?\s+[\w\-]+(?:\s+[\w\-]+)?"
+        ),
+    ),
+    (
+        "address",
+        re.compile(
+            r"(?i)(?<![\w])(?:д|дом|кв|квартира|корп|корпус|стр|строение)\.?\s*№?\s*\d+[\w/\-]*"
+        ),
+    ),
+)
+
+
+def mask(text: str) -> str:
+    """``text`` with personal data replaced by ``***`` (the kind of datum stays readable)."""
+    for kind, pattern in _PATTERNS:
+        text = pattern.sub(_mask_address if kind == "address" else MASK, text)
+    return text
+
+
+def _mask_address(match: re.Match[str]) -> str:
+    word = re.match(r"[^\s\d№]+\.?", match.group(0))
+    return f"{word.group(0) if word else ''} {MASK}"
+
+
+class PersonalDataFilter(logging.Filter):
+    """Masks personal data in a record's message and traceback; never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the template and each string argument, keeping ``args`` for formatters that
+        read them (uvicorn's access log unpacks them); if personal data still shows in the
+        formatted message (built from numbers, say), store the masked message instead."""
+        try:
+            record.getMessage()
+        except Exception:  # a broken format string: keep the record as logging would
+            return True
+        if isinstance(record.msg, str):
+            record.msg = mask(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: mask(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        message = record.getMessage()
+        if mask(message) != message:
+            record.msg, record.args = mask(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info)
+        return True
+
+
+#: Loggers whose handlers get the filter besides the root's (uvicorn does not propagate).
+LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def install(loggers: tuple[str, ...] = LOGGERS) -> PersonalDataFilter:
+    """Put one filter on every handler of ``loggers``; safe to call more than once."""
+    the_filter = next(
+        (
+            f
+            for name in loggers
+            for h in logging.getLogger(name).handlers
+            for f in h.filters
+            if isinstance(f, PersonalDataFilter)
+        ),
+        PersonalDataFilter(),
+    )
+    for name in loggers:
+        for handler in logging.getLogger(name).handlers:
+            if the_filter not in handler.filters:
+                handler.addFilter(the_filter)
+    return the_filter

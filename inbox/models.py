@@ -1,0 +1,313 @@
+"""The inbox's tables. Channel-agnostic: a platform is only a ``channel`` string here.
+
+Modelled on Chatwoot's split: citizens with per-channel identities (contact inboxes),
+conversations with messages, and the SLA as its own record attached to a conversation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=nullable, index=index)
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+
+
+class ConversationStatus(StrEnum):
+    new = "new"
+    bot = "bot"
+    waiting_operator = "waiting_operator"
+    answered = "answered"
+    closed = "closed"
+
+
+OPEN_STATUSES = (
+    ConversationStatus.new,
+    ConversationStatus.bot,
+    ConversationStatus.waiting_operator,
+    ConversationStatus.answered,
+)
+#: Partial-index conditions (perf_0002); keep in step with OPEN_STATUSES / SlaClockStatus.
+_OPEN_SQL = "status IN ('new', 'bot', 'waiting_operator', 'answered')"
+_WARN_SQL = "status = 'running' AND warned_at IS NULL"
+
+
+class Direction(StrEnum):
+    inbound = "in"
+    outbound = "out"
+    note = "note"  # internal operator note, never sent
+
+
+class AuthorKind(StrEnum):
+    citizen = "citizen"
+    bot = "bot"
+    operator = "operator"
+    agency = "agency"  # the agency replied outside Otklik (seen on the platform)
+
+
+class DeliveryStatus(StrEnum):
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"  # gave up after retries; an operator must act
+
+
+class Role(StrEnum):
+    operator = "operator"
+    supervisor = "supervisor"
+    admin = "admin"
+
+
+class InboundRecord(SQLModel, table=True):
+    """Every native event as received, stored before it is acknowledged (the inbound journal)."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (sa.UniqueConstraint("channel", "external_id", name="uq_inbound_channel_ext"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    external_id: str = Field(max_length=255)
+    received_at: datetime = _ts(nullable=False)
+    #: The normalized event (JSON), from which processing can be redone after a crash.
+    event: dict[str, Any] = _json()
+    processed_at: datetime | None = _ts(index=True)
+    error: str | None = None
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+
+
+class Citizen(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    display_name: str | None = Field(default=None, max_length=255)
+    created_at: datetime = _ts(nullable=False)
+    #: A personal manager (the standard's «персональный менеджер»), if assigned.
+    manager_id: int | None = Field(default=None, foreign_key="operator.id")
+    #: Set when this record was merged into another one (history then lives there).
+    merged_into_id: int | None = Field(default=None, foreign_key="citizen.id")
+
+
+class Identity(SQLModel, table=True):
+    """One citizen's account on one channel (Telegram user, VK user, email address, phone)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "external_id", name="uq_identity_channel_ext"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    channel: str = Field(max_length=20)
+    external_id: str = Field(max_length=255)
+    username: str | None = Field(default=None, max_length=255)
+    display_name: str | None = Field(default=None, max_length=255)
+
+
+class Operator(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(max_length=100, unique=True)
+    display_name: str = Field(max_length=255)
+    role: str = Field(default=Role.operator.value, max_length=20)
+    password_hash: str = Field(default="", max_length=255)
+    active: bool = True
+    #: Sessions that logged in before this moment are over: set by logging out (which ends
+    #: the operator's sessions on every device) and by an administrator's password reset.
+    sessions_valid_after: datetime | None = _ts()
+
+
+class Conversation(SQLModel, table=True):
+    __table_args__ = (
+        sa.Index("ix_conversation_thread", "channel", "thread_key"),
+        sa.Index("ix_conversation_queue", "status", "due_at"),
+        # The queue: open conversations by deadline, read in order (perf_0002).
+        sa.Index(
+            "ix_conversation_open_due",
+            "due_at",
+            postgresql_where=sa.text(_OPEN_SQL),
+            sqlite_where=sa.text(_OPEN_SQL),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: Human-facing appeal number, e.g. 2026-000123 (given after insert: year + id).
+    number: str | None = Field(default=None, max_length=32, unique=True)
+    channel: str = Field(max_length=20)
+    thread_key: str = Field(max_length=255)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    kind: str = Field(max_length=20)  # mention | comment | appeal | other
+    rule_id: str = Field(max_length=100)
+    status: str = Field(default=ConversationStatus.new.value, max_length=20)
+    is_public: bool = False
+    source_url: str | None = Field(default=None, max_length=1000)
+    #: Where replies go (chat id, peer id, comment thread, email headers).
+    reply_target: dict[str, Any] = _json()
+    opened_at: datetime = _ts(nullable=False)
+    #: The response deadline of the active SLA clock (denormalised for the queue).
+    due_at: datetime | None = _ts()
+    first_response_at: datetime | None = _ts()
+    last_message_at: datetime | None = _ts()
+    closed_at: datetime | None = _ts()
+    assignee_id: int | None = Field(default=None, foreign_key="operator.id", index=True)
+    topic: str | None = Field(default=None, max_length=100)
+    life_situation: str | None = Field(default=None, max_length=100)
+    #: Optimistic lock counter, bumped on every state change.
+    version: int = 1
+
+
+class Message(SQLModel, table=True):
+    __table_args__ = (
+        # Inbound duplicates are impossible by construction; outbound have no external id yet.
+        sa.Index("ix_message_conversation", "conversation_id", "id"),
+        sa.Index("ix_message_outbox", "delivery_status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    direction: str = Field(max_length=10)
+    author_kind: str = Field(max_length=20)
+    operator_id: int | None = Field(default=None, foreign_key="operator.id")
+    channel: str = Field(max_length=20)
+    external_id: str | None = Field(default=None, max_length=255)
+    text: str = Field(default="", sa_type=sa.Text)
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    is_public: bool = False
+    published_at: datetime = _ts(nullable=False)
+    # Outbox fields (outbound only): stored first, delivered by a worker, never twice.
+    delivery_status: str | None = Field(default=None, max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    delivered_at: datetime | None = _ts()
+    #: Rendering and provenance: buttons offered, KB entry and template used, readability.
+    meta: dict[str, Any] = _json()
+    #: Per-message key the sender passes to the platform where it supports one.
+    idempotency_key: str | None = Field(default=None, max_length=64, unique=True)
+    reply_target: dict[str, Any] = _json()
+
+
+class Assignment(SQLModel, table=True):
+    """Who had the conversation when; the current one has ``ended_at`` null."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    operator_id: int = Field(foreign_key="operator.id")
+    assigned_by_id: int | None = Field(default=None, foreign_key="operator.id")
+    started_at: datetime = _ts(nullable=False)
+    ended_at: datetime | None = _ts()
+    reason: str | None = Field(default=None, max_length=255)
+
+
+class SlaClockStatus(StrEnum):
+    running = "running"
+    met = "met"
+    breached = "breached"  # still running: a late answer is recorded too
+    breached_met = "breached_met"  # answered, but after the deadline
+    cancelled = "cancelled"
+
+
+class SlaClock(SQLModel, table=True):
+    """One response deadline on a conversation (Chatwoot's applied SLA)."""
+
+    __tablename__ = "sla_clock"
+    __table_args__ = (
+        sa.Index("ix_sla_scan", "status", "due_at"),
+        # The warning half of the SLA scan (perf_0002).
+        sa.Index(
+            "ix_sla_warn",
+            "warn_at",
+            postgresql_where=sa.text(_WARN_SQL),
+            sqlite_where=sa.text(_WARN_SQL),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    rule_id: str = Field(max_length=100)
+    kind: str = Field(max_length=20)
+    started_at: datetime = _ts(nullable=False)
+    due_at: datetime = _ts(nullable=False)
+    warn_at: datetime = _ts(nullable=False)
+    status: str = Field(default=SlaClockStatus.running.value, max_length=20)
+    warned_at: datetime | None = _ts()
+    breached_at: datetime | None = _ts()
+    met_at: datetime | None = _ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Everything that happened, who did it and why; alerts are audit events too."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (sa.Index("ix_audit_conversation", "conversation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts(nullable=False, index=True)
+    kind: str = Field(max_length=50, index=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    operator_id: int | None = Field(default=None, foreign_key="operator.id")
+    actor: str = Field(default="system", max_length=100)
+    data: dict[str, Any] = _json()
+
+
+class ModerationDecision(SQLModel, table=True):
+    __tablename__ = "moderation_decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    rule_id: str = Field(max_length=100)
+    action: str = Field(max_length=20)  # allow | flag | hide
+    reason: str = Field(sa_type=sa.Text)
+    decided_at: datetime = _ts(nullable=False)
+    #: "auto" or the operator's login who confirmed or overrode it.
+    decided_by: str = Field(default="auto", max_length=100)
+
+
+class Rating(SQLModel, table=True):
+    """A citizen's 1-5 rating of a closed conversation (CSAT)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    kb_entry_id: str | None = Field(default=None, max_length=100)
+    rated_at: datetime = _ts(nullable=False)
+
+
+class Application(SQLModel, table=True):
+    """An application (заявление) a citizen submitted through the bot, tracked by number."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str | None = Field(default=None, max_length=32, unique=True)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    service: str = Field(max_length=100)
+    fields: dict[str, Any] = _json()
+    status: str = Field(default="submitted", max_length=30)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins of one login name or one client address, and the lock they caused.
+
+    Kept in the database, not in memory, so that every web process of a deployment sees the
+    same counters (``inbox/throttle.py``). Rows exist for unknown login names too: whether a
+    name exists must not change how it is throttled.
+    """
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (sa.UniqueConstraint("scope", "key", name="uq_login_throttle_scope_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: ``login`` (the name typed) or ``ip`` (the client address).
+    scope: str = Field(max_length=10)
+    key: str = Field(max_length=255)
+    #: Failures since ``window_start``; the window restarts after ``login_failure_window``.
+    failures: int = 0
+    window_start: datetime | None = _ts()
+    locked_until: datetime | None = _ts()

@@ -1,0 +1,83 @@
+"""The FastAPI application. Other areas add their routers in ``create_app``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, HTTPException, Request
+
+from bot import channels, chats
+from bot.email.channel import start_email_channel, stop_email_channel
+from inbox.config import get_settings
+from inbox.logging import install as install_log_filter
+from inbox.runtime import Runtime, build_runtime
+from inbox.scheduler import build_scheduler
+from inbox.web.limits import add_limits
+from inbox.web.processing import ProcessingExecutor
+
+log = logging.getLogger(__name__)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) -> FastAPI:
+    """The app; pass a runtime in tests (its clock, its database)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_log_filter()
+        rt = runtime or build_runtime(get_settings())
+        app.state.runtime = rt
+        app.state.processing = processing = ProcessingExecutor()
+        chats.answer_pending(app, rt)  # before the first process_pending
+        finished = rt.inbox.process_pending()
+        if finished:
+            log.warning("finished %d journalled events left by the previous run", finished)
+        scheduler = build_scheduler(rt) if start_scheduler else None
+        channels.start(app, rt, scheduler)
+        if scheduler is not None:
+            scheduler.start()
+        email_channel = start_email_channel(rt) if start_scheduler else None
+        try:
+            async with chats.running(app, start_worker=start_scheduler):
+                yield
+        finally:
+            await stop_email_channel(email_channel)
+            await asyncio.to_thread(processing.shutdown)
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            if runtime is None:
+                rt.dispose()
+
+    app = FastAPI(title="Otklik", lifespan=lifespan)
+    add_limits(app, runtime.settings if runtime else get_settings())
+    if runtime is not None:
+        app.state.runtime = runtime
+        chats.answer_pending(app, runtime)  # also for an app driven without its lifespan
+    channels.include_routers(app, runtime.settings if runtime else get_settings())
+    chats.install(app)
+    from inbox.web.ui import install_ui
+
+    install_ui(app, runtime.settings if runtime else get_settings())
+
+    @app.get("/healthz")
+    def healthz(rt: RuntimeDep) -> dict[str, str]:
+        try:
+            with rt.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            raise HTTPException(503, detail="database unavailable") from exc
+        return {"status": "ok"}
+
+    return app

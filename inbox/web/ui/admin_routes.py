@@ -1,0 +1,400 @@
+"""Administration: agency profile, response rules, operators, readability bar, KB entries.
+
+Data files are validated by the same loaders the app uses before anything is written, so an
+invalid file is rejected with the loader's own error (which names the file and the field).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session, col, select
+
+from inbox import audit, throttle
+from inbox.auth import hash_password
+from inbox.models import Operator, Role
+from inbox.runtime import Runtime
+from inbox.web.app import RuntimeDep
+from inbox.web.ui.resources import readability_bar, save_bar
+from inbox.web.ui.security import ROLE_RANK, AdminDep, SupervisorDep, verify_csrf
+from inbox.web.ui.templating import flash, render
+from knowledge_base.datafile import DataFileError
+from knowledge_base.entries import KBEntry, KBLoadError, load_entries
+from knowledge_base.readability import ReadabilityBar, check_text
+from knowledge_base.store import write_atomically
+from rules.engine import ResponseRules
+from rules.errors import RulesFileError
+from rules.profile import load_profile
+
+router = APIRouter(dependencies=[Depends(verify_csrf)])
+
+
+def _redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _check_yaml(text: str, real: Path, load: object) -> str | None:
+    """Validate ``text`` as the file ``real`` with ``load(dir)`` in a scratch copy; the error."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for sibling in real.parent.glob("*.yaml"):
+            shutil.copy(sibling, folder / sibling.name)
+        (folder / real.name).write_text(text, encoding="utf-8")
+        try:
+            load(folder / real.name)  # type: ignore[operator]
+        except RulesFileError as exc:
+            return str(exc).replace(str(folder / real.name), real.name).replace(scratch, "")
+    return None
+
+
+def _audit(rt: Runtime, me: Operator, kind: str, **data: Any) -> None:
+    with rt.factory() as session:
+        audit.record(session, kind, rt.clock.now(), operator_id=me.id, actor=me.login, **data)
+        session.commit()
+
+
+# -- agency profile and rules ---------------------------------------------------------------
+
+
+@router.get("/admin")
+def admin_home(request: Request, me: AdminDep) -> Response:
+    return _redirect("/ui/admin/operators")
+
+
+def _yaml_page(
+    request: Request,
+    me: Operator,
+    section: str,
+    path: Path,
+    text: str | None = None,
+    error: str | None = None,
+) -> Response:
+    return render(
+        request, "admin_yaml.html", me, section=section, title=YAML_TITLES[section],
+        path=path.name, text=path.read_text(encoding="utf-8") if text is None else text,
+        error=error, status_code=422 if error else 200,
+    )  # fmt: skip
+
+
+YAML_TITLES = {"profile": "Профиль ведомства", "rules": "Правила и сроки ответа"}
+
+
+@router.get("/admin/profile")
+def profile_page(request: Request, rt: RuntimeDep, me: AdminDep) -> Response:
+    return _yaml_page(request, me, "profile", rt.settings.profile)
+
+
+@router.post("/admin/profile")
+def profile_save(
+    request: Request, rt: RuntimeDep, me: AdminDep, text: Annotated[str, Form()]
+) -> Response:
+    path = rt.settings.profile
+    error = _check_yaml(text, path, load_profile)
+    if error:
+        return _yaml_page(request, me, "profile", path, text, error)
+    path.write_text(text, encoding="utf-8")
+    rt.profile = rt.inbox.profile = load_profile(path)
+    _audit(rt, me, "profile_changed", file=path.name)
+    flash(request, "Профиль сохранён и применён.")
+    return _redirect("/ui/admin/profile")
+
+
+@router.get("/admin/rules")
+def rules_page(request: Request, rt: RuntimeDep, me: AdminDep) -> Response:
+    return _yaml_page(request, me, "rules", rt.settings.rules_dir / "response.yaml")
+
+
+@router.post("/admin/rules")
+def rules_save(
+    request: Request, rt: RuntimeDep, me: AdminDep, text: Annotated[str, Form()]
+) -> Response:
+    path = rt.settings.rules_dir / "response.yaml"
+    error = _check_yaml(text, path, lambda p: ResponseRules.load(p.parent))
+    if error:
+        return _yaml_page(request, me, "rules", path, text, error)
+    path.write_text(text, encoding="utf-8")
+    rt.rules = rt.inbox.rules = ResponseRules.load(rt.settings.rules_dir)
+    _audit(rt, me, "rules_changed", file=path.name)
+    flash(request, "Правила сохранены и применены к новым сообщениям.")
+    return _redirect("/ui/admin/rules")
+
+
+# -- operators ------------------------------------------------------------------------------
+
+
+@router.get("/admin/operators")
+def operators_page(request: Request, rt: RuntimeDep, me: AdminDep) -> Response:
+    now = rt.clock.now()
+    with rt.factory() as session:
+        operators = session.exec(select(Operator).order_by(col(Operator.login))).all()
+        locked = {
+            o.login: until
+            for o in operators
+            if (until := throttle.active_lock(session, [_login_subject(o.login)], now))
+        }
+    return render(
+        request, "admin_operators.html", me, section="operators", operators=operators,
+        roles=list(ROLE_RANK), flash=request.session.pop("flash", None), locked=locked,
+    )  # fmt: skip
+
+
+def _operator(session: Session, operator_id: int) -> Operator:
+    operator = session.get(Operator, operator_id)
+    if operator is None:
+        raise HTTPException(404, detail="Оператор не найден.")
+    return operator
+
+
+def _login_subject(login: str) -> throttle.Subject:
+    return throttle.Subject(throttle.LOGIN, login[: throttle.KEY_LENGTH], 0)
+
+
+@router.post("/admin/operators")
+def operator_create(
+    request: Request,
+    rt: RuntimeDep,
+    me: AdminDep,
+    login: Annotated[str, Form()],
+    display_name: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> Response:
+    login = login.strip().lower()
+    if role not in ROLE_RANK or not login or not display_name.strip() or len(password) < 8:
+        flash(request, "Нужны логин, имя, роль и пароль не короче 8 символов.", "error")
+        return _redirect("/ui/admin/operators")
+    with rt.factory() as session:
+        if session.exec(select(Operator).where(Operator.login == login)).first():
+            flash(request, f"Логин «{login}» уже занят.", "error")
+            return _redirect("/ui/admin/operators")
+        session.add(
+            Operator(login=login, display_name=display_name.strip(), role=role,
+                     password_hash=hash_password(password))
+        )  # fmt: skip
+        session.commit()
+    _audit(rt, me, "operator_created", login=login, role=role)
+    flash(request, f"Оператор «{login}» создан.")
+    return _redirect("/ui/admin/operators")
+
+
+@router.post("/admin/operators/{operator_id}")
+def operator_update(
+    request: Request,
+    rt: RuntimeDep,
+    me: AdminDep,
+    operator_id: int,
+    role: Annotated[str, Form()],
+    active: Annotated[str, Form()] = "",
+) -> Response:
+    if role not in ROLE_RANK:
+        raise HTTPException(422, detail="Неизвестная роль.")
+    is_active = active == "on"
+    if operator_id == me.id and (not is_active or role != Role.admin.value):
+        flash(request, "Нельзя отключить себя или снять с себя роль администратора.", "error")
+        return _redirect("/ui/admin/operators")
+    with rt.factory() as session:
+        operator = _operator(session, operator_id)
+        operator.role = role
+        operator.active = is_active
+        login = operator.login
+        session.commit()
+    _audit(rt, me, "operator_changed", login=login, role=role, active=is_active)
+    flash(request, f"Оператор «{login}» изменён.")
+    return _redirect("/ui/admin/operators")
+
+
+@router.post("/admin/operators/{operator_id}/password")
+def operator_password_reset(
+    request: Request,
+    rt: RuntimeDep,
+    me: AdminDep,
+    operator_id: int,
+    password: Annotated[str, Form()],
+) -> Response:
+    """Set a new password (an operator forgot theirs): their sessions end, any login lock on
+    their name is lifted."""
+    if len(password) < 8:
+        flash(request, "Пароль не изменён: нужно не меньше 8 символов.", "error")
+        return _redirect("/ui/admin/operators")
+    with rt.factory() as session:
+        operator = _operator(session, operator_id)
+        operator.password_hash = hash_password(password)
+        operator.sessions_valid_after = rt.clock.now()
+        login = operator.login
+        throttle.clear_login(session, login)
+        session.commit()
+    _audit(rt, me, "operator_password_reset", login=login)
+    flash(request, f"Пароль сотрудника «{login}» изменён, его сеансы завершены.")
+    return _redirect("/ui/admin/operators")
+
+
+@router.post("/admin/operators/{operator_id}/unlock")
+def operator_unlock(request: Request, rt: RuntimeDep, me: AdminDep, operator_id: int) -> Response:
+    """Lift the lock that failed logins put on this login name (someone guessed at it)."""
+    with rt.factory() as session:
+        operator = _operator(session, operator_id)
+        login = operator.login
+        throttle.clear_login(session, login)
+        session.commit()
+    _audit(rt, me, "login_unlocked", login=login)
+    flash(request, f"Вход для «{login}» разблокирован.")
+    return _redirect("/ui/admin/operators")
+
+
+# -- readability bar (supervisors) ----------------------------------------------------------
+
+
+@router.get("/settings/readability")
+def bar_page(request: Request, me: SupervisorDep) -> Response:
+    return render(
+        request, "admin_bar.html", me, section="bar", bar=readability_bar(request),
+    )  # fmt: skip
+
+
+@router.post("/settings/readability")
+def bar_save(
+    request: Request,
+    rt: RuntimeDep,
+    me: SupervisorDep,
+    max_grade: Annotated[float, Form()],
+    max_kantselyarit_per_100_words: Annotated[float, Form()],
+    max_sentence_words: Annotated[int, Form()],
+) -> Response:
+    current = readability_bar(request)
+    try:
+        bar = ReadabilityBar.model_validate(
+            {**current.model_dump(), "max_grade": max_grade,
+             "max_kantselyarit_per_100_words": max_kantselyarit_per_100_words,
+             "max_sentence_words": max_sentence_words}
+        )  # fmt: skip
+    except ValidationError as exc:
+        flash(request, f"Порог не сохранён: {exc.errors()[0]['msg']}", "error")
+        return _redirect("/ui/settings/readability")
+    if bar.max_grade <= 0 or bar.max_sentence_words <= 0:
+        flash(request, "Порог не сохранён: значения должны быть больше нуля.", "error")
+        return _redirect("/ui/settings/readability")
+    save_bar(request, bar)
+    _audit(rt, me, "readability_bar_changed", **bar.model_dump(include={"max_grade"}))
+    flash(request, "Порог читаемости сохранён.")
+    return _redirect("/ui/settings/readability")
+
+
+# -- knowledge base ---------------------------------------------------------------------------
+#
+# Entries are read from and written to the agency's directory (``Runtime.kb``, setting
+# ``kb_dir``): the first save copies the shipped entries there, so the package's files stay as
+# shipped. After a save the shared knowledge base is rebuilt at once: the citizen bot, the
+# phone robot, the NLU and the suggestions answer with the new text from the next message on.
+
+
+def _entry_file(directory: Path, entry_id: str) -> tuple[Path, list[dict[str, object]], int]:
+    for path in sorted(directory.glob("*.yaml")):
+        items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and item.get("id") == entry_id:
+                return path, items, index
+    raise HTTPException(404, detail="Нет такой записи базы знаний.")
+
+
+def _heading(text: str) -> str:
+    """The comment lines a YAML file starts with (``# Мусор: вывоз, свалки...``)."""
+    lines = text.splitlines(keepends=True)
+    count = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    return "".join(lines[:count])
+
+
+def _check_entries(path: Path, text: str) -> str | None:
+    """Load the whole directory with ``path`` replaced by ``text``, in a scratch copy; the
+    error, if any, naming the file as the administrator knows it."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for sibling in path.parent.glob("*.yaml"):
+            shutil.copy(sibling, folder / sibling.name)
+        (folder / path.name).write_text(text, encoding="utf-8")
+        try:
+            load_entries(folder)
+        except KBLoadError as exc:
+            return str(exc).replace(str(folder / path.name), path.name).replace(scratch, "")
+    return None
+
+
+@router.get("/admin/kb")
+def kb_page(request: Request, rt: RuntimeDep, me: AdminDep) -> Response:
+    kb_dir = rt.kb.kb_dir
+    return render(
+        request, "admin_kb.html", me, section="kb", entries=rt.kb.get().entries,
+        kb_dir=kb_dir, own_copy=kb_dir is not None and rt.kb.entries_dir == kb_dir,
+    )  # fmt: skip
+
+
+@router.get("/admin/kb/{entry_id}")
+def kb_entry_page(request: Request, rt: RuntimeDep, me: AdminDep, entry_id: str) -> Response:
+    path, items, index = _entry_file(rt.kb.entries_dir, entry_id)
+    entry = KBEntry.model_validate(items[index])
+    bar = readability_bar(request)
+    return render(
+        request, "admin_kb_entry.html", me, section="kb", entry=entry, file=path.name,
+        short_report=check_text(entry.short_answer, bar),
+        full_report=check_text(entry.full_answer, bar),
+    )  # fmt: skip
+
+
+@router.post("/admin/kb/{entry_id}")
+def kb_entry_save(
+    request: Request,
+    rt: RuntimeDep,
+    me: AdminDep,
+    entry_id: str,
+    question: Annotated[str, Form()],
+    short_answer: Annotated[str, Form()],
+    full_answer: Annotated[str, Form()],
+) -> Response:
+    """Save the answer texts; the readability check is shown, not enforced.
+
+    The edited file must load together with its siblings before it is written; it is
+    replaced atomically (another process reading the directory sees the old file or the new
+    one), and the knowledge base is rebuilt from the directory. Should that fail, the old file
+    is put back and the previous knowledge base stays in use.
+    """
+    texts = {
+        "question": question.strip(),
+        "short_answer": short_answer.strip(),
+        "full_answer": full_answer.strip(),
+    }
+    _, items, index = _entry_file(rt.kb.entries_dir, entry_id)
+    try:  # before anything is copied or written
+        KBEntry.model_validate({**items[index], **texts})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        flash(request, f"Не сохранено: {'.'.join(map(str, err['loc']))}: {err['msg']}", "error")
+        return _redirect(f"/ui/admin/kb/{entry_id}")
+    with rt.kb.editing() as directory:
+        path, items, index = _entry_file(directory, entry_id)
+        items[index] = {**items[index], **texts}
+        backup = path.read_text(encoding="utf-8")
+        # safe_dump drops comments: the file's heading comment is kept, those between entries
+        # are lost (in the agency's copy; the shipped file is never written).
+        text = _heading(backup) + yaml.safe_dump(
+            items, allow_unicode=True, sort_keys=False, width=100
+        )
+        error = _check_entries(path, text)
+        if error:
+            flash(request, f"Не сохранено: {error}", "error")
+            return _redirect(f"/ui/admin/kb/{entry_id}")
+        write_atomically(path, text)
+        try:
+            rt.kb.reload()
+        except (KBLoadError, DataFileError) as exc:
+            write_atomically(path, backup)
+            flash(request, f"Не сохранено: {exc}", "error")
+            return _redirect(f"/ui/admin/kb/{entry_id}")
+    _audit(rt, me, "kb_entry_changed", entry=entry_id, file=path.name)
+    flash(request, f"Запись «{entry_id}» сохранена. Бот уже отвечает новым текстом.")
+    return _redirect("/ui/admin/kb")

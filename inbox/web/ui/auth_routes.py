@@ -1,0 +1,188 @@
+"""Login and logout, with login throttling (``inbox/throttle.py``).
+
+Every attempt is answered the same way whether the login exists or not: the same messages,
+one argon2 verification each (``check_password``), and the same counters and locks. Failed
+and refused attempts are audit events with the login typed and the client address, never
+the password.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session, select
+
+from inbox import audit, throttle
+from inbox.auth import check_password, hash_password
+from inbox.db import session_scope
+from inbox.models import Operator
+from inbox.runtime import Runtime
+from inbox.web.app import RuntimeDep
+from inbox.web.ui.security import OperatorDep, log_in, verify_csrf
+from inbox.web.ui.templating import duration_text, flash, render
+
+router = APIRouter()
+
+WRONG = "Неверный логин или пароль."
+#: Audit events keep at most this much of what was typed as the login.
+LOGIN_KEPT = 100
+
+
+def client_ip(request: Request) -> str:
+    """The client's address as the server sees it (behind a proxy: see docs/operator-ui.md)."""
+    return request.client.host if request.client else "unknown"
+
+
+def locked_message(until: datetime, now: datetime) -> str:
+    minutes = max(1, math.ceil((until - now).total_seconds() / 60))
+    return (
+        "Слишком много неудачных попыток входа. Вход временно заблокирован: попробуйте снова "
+        f"через {duration_text(timedelta(minutes=minutes))}. Если вы забыли пароль, "
+        "обратитесь к администратору."
+    )
+
+
+def _refused(request: Request, login: str, until: datetime, now: datetime) -> Response:
+    response = render(
+        request, "login.html", error=locked_message(until, now), login=login, status_code=429
+    )
+    response.headers["Retry-After"] = str(max(1, math.ceil((until - now).total_seconds())))
+    return response
+
+
+@router.get("/login")
+def login_page(request: Request) -> Response:
+    return render(request, "login.html")
+
+
+@router.post("/login", dependencies=[Depends(verify_csrf)])
+def login(
+    request: Request,
+    rt: RuntimeDep,
+    login: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> Response:
+    name, ip, now = login.strip(), client_ip(request), rt.clock.now()
+    policy = throttle.ThrottlePolicy.from_settings(rt.settings)
+    subjects = policy.subjects(name, ip)
+    with session_scope(rt.factory) as session:
+        until = throttle.active_lock(session, subjects, now)
+        if until is not None:
+            _audit_attempt(session, "login_refused", now, name, ip, until=until.isoformat())
+    if until is not None:
+        return _refused(request, login, until, now)
+
+    with rt.factory() as session:
+        operator = session.exec(select(Operator).where(Operator.login == name)).first()
+    matches = check_password(operator.password_hash if operator else None, password)
+    if operator is None or not matches or not operator.active:
+        reason = "unknown_login" if operator is None else "wrong_password"
+        if operator is not None and matches:
+            reason = "inactive"
+        locks = _count_failure(rt, policy, subjects, now, name, ip, reason)
+        if locks:
+            return _refused(request, login, max(lock.until for lock in locks), now)
+        return render(request, "login.html", error=WRONG, login=login, status_code=401)
+
+    with session_scope(rt.factory) as session:
+        throttle.clear_login(session, name)
+        audit.record(
+            session, "logged_in", now, operator_id=operator.id, actor=operator.login, ip=ip
+        )
+    log_in(request, operator)
+    return RedirectResponse("/ui/inbox", status_code=303)
+
+
+def _count_failure(
+    rt: Runtime,
+    policy: throttle.ThrottlePolicy,
+    subjects: list[throttle.Subject],
+    now: datetime,
+    name: str,
+    ip: str,
+    reason: str,
+) -> list[throttle.Lock]:
+    with session_scope(rt.factory) as session:
+        locks = throttle.count_failure(session, subjects, now, policy)
+        _audit_attempt(session, "login_failed", now, name, ip, reason=reason)
+        for lock in locks:
+            _audit_attempt(
+                session, "login_locked", now, name, ip,
+                locked=lock.subject.scope, until=lock.until.isoformat(),
+            )  # fmt: skip
+    with session_scope(rt.factory) as session:
+        throttle.prune(session, now, policy)
+    return locks
+
+
+def _audit_attempt(
+    session: Session, kind: str, now: datetime, name: str, ip: str, **data: str
+) -> None:
+    """An audit event about a login attempt by someone not (yet) known: what they typed as
+    the login (truncated) and their address."""
+    fields: dict[str, Any] = {**data, "login": name[:LOGIN_KEPT], "ip": ip}
+    audit.record(session, kind, now, actor="anonymous", **fields)
+
+
+@router.post("/logout", dependencies=[Depends(verify_csrf)])
+def logout(request: Request, rt: RuntimeDep) -> Response:
+    operator_id = request.session.get("operator_id")
+    if operator_id is not None:
+        with session_scope(rt.factory) as session:
+            operator = session.get(Operator, int(operator_id))
+            if operator is not None:
+                # The cookie is signed, not stored: a copy of it would outlive a plain
+                # clear(). Logging out ends the operator's sessions on every device.
+                operator.sessions_valid_after = rt.clock.now()
+                session.add(operator)
+                audit.record(
+                    session, "logged_out", rt.clock.now(),
+                    operator_id=operator.id, actor=operator.login,
+                )  # fmt: skip
+    request.session.clear()
+    return RedirectResponse("/ui/login", status_code=303)
+
+
+@router.get("/account")
+def account_page(request: Request, me: OperatorDep) -> Response:
+    return render(request, "account.html", me, section="account")
+
+
+@router.post("/account/password", dependencies=[Depends(verify_csrf)])
+def change_password(
+    request: Request,
+    rt: RuntimeDep,
+    me: OperatorDep,
+    current: Annotated[str, Form()],
+    new: Annotated[str, Form()],
+    repeat: Annotated[str, Form()],
+) -> Response:
+    """An operator changes their own password: the current one is required (a session left
+    open on a shared computer must not be enough), and their other sessions end."""
+
+    def refuse(error: str) -> Response:
+        return render(request, "account.html", me, section="account", error=error, status_code=400)
+
+    if not check_password(me.password_hash, current):
+        return refuse("Текущий пароль указан неверно.")
+    if len(new) < 8:
+        return refuse("Новый пароль должен быть не короче 8 символов.")
+    if new != repeat:
+        return refuse("Новый пароль и повтор не совпадают.")
+    if new == current:
+        return refuse("Новый пароль совпадает с текущим.")
+    now = rt.clock.now()
+    with session_scope(rt.factory) as session:
+        operator = session.get(Operator, me.id)
+        assert operator is not None  # current_operator just loaded it
+        operator.password_hash = hash_password(new)
+        operator.sessions_valid_after = now
+        session.add(operator)
+        audit.record(session, "password_changed", now, operator_id=me.id, actor=me.login)
+    log_in(request, me)  # this session goes on, with a login time after the change
+    flash(request, "Пароль изменён. Вход на других компьютерах завершён.")
+    return RedirectResponse("/ui/inbox", status_code=303)

@@ -1,0 +1,2 @@
+class RulesFileError(ValueError):
+    """A rules, profile or calendar file that cannot be used; the message names file and field."""

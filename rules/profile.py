@@ -1,0 +1,99 @@
+"""The agency profile: names and accounts that identify the agency on every channel."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rules.errors import RulesFileError
+from rules.russian import name_pattern
+
+
+class TelegramProfile(BaseModel):
+    bot_username: str | None = None
+    channel_id: int | None = None
+    channel_username: str | None = None
+    discussion_group_id: int | None = None
+
+
+class VKProfile(BaseModel):
+    group_id: int | None = None
+    screen_name: str | None = None
+
+
+class EmailProfile(BaseModel):
+    addresses: list[str] = Field(default_factory=list)
+
+
+class PhoneProfile(BaseModel):
+    numbers: list[str] = Field(default_factory=list)
+
+
+class AgencyProfile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    names: list[str] = Field(min_length=1)
+    telegram: TelegramProfile = TelegramProfile()
+    vk: VKProfile = VKProfile()
+    email: EmailProfile = EmailProfile()
+    phone: PhoneProfile = PhoneProfile()
+
+    @cached_property
+    def handles(self) -> set[str]:
+        """Lower-case @handles and screen names that refer to the agency."""
+        found = {
+            self.telegram.bot_username,
+            self.telegram.channel_username,
+            self.vk.screen_name,
+        }
+        return {h.lower().lstrip("@") for h in found if h}
+
+    @cached_property
+    def _mention_regex(self) -> re.Pattern[str]:
+        parts = [name_pattern(name) for name in self.names]
+        for handle in sorted(self.handles):
+            parts.append(r"@" + re.escape(handle) + r"\b")
+            parts.append(r"(?:vk\.com|t\.me|telegram\.me)/" + re.escape(handle) + r"\b")
+        if self.vk.group_id:
+            gid = self.vk.group_id
+            parts.append(rf"\[(?:club|public){gid}\|[^\]]*\]")
+            parts.append(rf"vk\.com/(?:club|public){gid}\b")
+            parts.append(rf"@(?:club|public){gid}\b")
+        return re.compile("|".join(parts), re.IGNORECASE)
+
+    def find_mentions(self, text: str) -> list[str]:
+        """Every place in ``text`` that names the agency, by tag, link or one of its names."""
+        return [m.group(0) for m in self._mention_regex.finditer(text or "")]
+
+    def is_agency_handle(self, handle: str) -> bool:
+        handle = handle.lower().lstrip("@")
+        if handle in self.handles:
+            return True
+        gid = self.vk.group_id
+        return bool(gid) and handle in {f"club{gid}", f"public{gid}"}
+
+    def is_agency_email(self, address: str) -> bool:
+        return address.strip().lower() in {a.lower() for a in self.email.addresses}
+
+
+def load_profile(path: Path) -> AgencyProfile:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RulesFileError(f"{path}: cannot read the agency profile: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise RulesFileError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return AgencyProfile.model_validate(data)
+    except ValidationError as exc:
+        raise RulesFileError(f"{path}: {_first_error(exc)}") from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"field {where}: {err['msg']}"
