@@ -1,0 +1,1 @@
+"""FAQ knowledge base, template replies, readability check and the embedded NLU."""
