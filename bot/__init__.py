@@ -1,0 +1,1 @@
+"""Channel adapters (Telegram, VK, email, phone robot, web chat) and the citizen bot."""

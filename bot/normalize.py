@@ -1,0 +1,50 @@
+"""One entry point from a native payload of any channel to the normalized event."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from inbox.events import Channel, InboundEvent, PayloadError
+from rules.profile import AgencyProfile
+
+
+def load_json(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PayloadError("payload is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"payload is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict):
+        raise PayloadError("payload must be a JSON object")
+    return data
+
+
+def normalize(
+    channel: Channel, raw: bytes, profile: AgencyProfile, received_at: datetime | None = None
+) -> InboundEvent:
+    """Parse ``raw`` as the channel's native format; raises PayloadError on bad input.
+
+    Parsers are imported on first use: aiogram's types alone take seconds to import, which a
+    command-line triage of an email should not pay.
+    """
+    if channel is Channel.email:
+        from bot.email.parse import parse_email
+
+        return parse_email(raw, profile, received_at)
+    data = load_json(raw)
+    if channel is Channel.telegram:
+        from bot.telegram.parse import parse_update
+
+        return parse_update(data, profile, received_at)
+    if channel is Channel.vk:
+        from bot.vk.parse import parse_vk
+
+        return parse_vk(data, profile)
+    if channel is Channel.phone:
+        from bot.phone.parse import parse_phone
+
+        return parse_phone(data)
+    raise PayloadError(f"channel {channel.value} has no native payload format for triage")
