@@ -1,0 +1,81 @@
+"""The web app's health and queue endpoints, the demo data and the core CLI commands."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from inbox.clock import FrozenClock
+from inbox.demo import load_demo
+from inbox.runtime import Runtime
+from inbox.web.app import create_app
+from tests.test_ui import login
+
+runner = CliRunner()
+
+
+def test_demo_loads_once_and_the_queue_is_most_urgent_first(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    assert load_demo(runtime) == (4, 12)
+    assert load_demo(runtime) == (0, 0)
+    with TestClient(create_app(runtime, start_scheduler=False)) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        anonymous = client.get("/api/queue")
+        assert anonymous.status_code == 401  # citizens' appeals are for operators only
+        login(client, "anna", "operator-demo")
+        queue = client.get("/api/queue").json()
+    # 12 demo events; the group chatter about the ice rink needs no response
+    assert len(queue) == 11
+    seconds = [item["seconds_left"] for item in queue]
+    assert seconds == sorted(seconds)
+    assert queue[0]["seconds_left"] < 0  # breached items lead the queue
+    kinds = {item["kind"] for item in queue}
+    assert kinds == {"appeal", "comment", "mention"}
+
+
+def test_queue_filters(runtime: Runtime) -> None:
+    load_demo(runtime)
+    with TestClient(create_app(runtime, start_scheduler=False)) as client:
+        login(client, "anna", "operator-demo")
+        mentions = client.get("/api/queue", params={"kind": "mention"}).json()
+        email = client.get("/api/queue", params={"channel": "email"}).json()
+        assert client.get("/api/queue", params={"limit": 0}).status_code == 422
+    assert {m["kind"] for m in mentions} == {"mention"} and len(mentions) == 2
+    assert {m["channel"] for m in email} == {"email"} and len(email) == 2
+
+
+def test_cli_ingest_then_sla_scan(db_url: str, tmp_path, monkeypatch) -> None:
+    from inbox.cli import app
+    from inbox.config import get_settings
+
+    monkeypatch.setenv("OTKLIK_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    try:
+        payload = "tests/payloads/vk/message_new.json"
+        first = runner.invoke(app, ["ingest", "--channel", "vk", payload])
+        again = runner.invoke(app, ["ingest", "--channel", "vk", payload])
+        assert first.exit_code == 0 and again.exit_code == 0, first.output
+        assert json.loads(first.stdout)["kind"] == "appeal"
+        assert json.loads(again.stdout)["duplicate"] is True
+        scan = runner.invoke(app, ["sla", "scan"])
+        assert scan.exit_code == 0
+        # the fixture's VK message is from 2025: long breached
+        assert len(json.loads(scan.stdout)["breached"]) == 1
+        bad = runner.invoke(app, ["ingest", "--channel", "vk", "-"], input="{")
+        assert bad.exit_code == 2 and "not valid JSON" in bad.stderr
+    finally:
+        get_settings.cache_clear()
+
+
+def test_queue_counts_down_with_the_clock(runtime: Runtime, clock: FrozenClock) -> None:
+    load_demo(runtime)
+    with TestClient(create_app(runtime, start_scheduler=False)) as client:
+        login(client, "anna", "operator-demo")
+        before = {i["id"]: i["seconds_left"] for i in client.get("/api/queue").json()}
+        clock.advance(timedelta(minutes=10))
+        after = {i["id"]: i["seconds_left"] for i in client.get("/api/queue").json()}
+    assert all(after[k] == before[k] - 600 for k in before)

@@ -1,0 +1,72 @@
+"""The VK and phone channels are switched on by their settings, and the app's scheduler
+delivers VK replies through the configured API URL."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from fastapi.testclient import TestClient
+
+from bot import channels
+from inbox.clock import FrozenClock
+from inbox.runtime import Runtime
+from inbox.web.app import create_app
+from tests.test_vk_sender import queue_reply
+from tests.vk_api_server import FakeVkApi
+
+VK = {
+    "vk_token": "vk1.a.group-token",
+    "vk_group_id": 200000001,
+    "vk_confirmation": "3f2a9c1b",
+    "vk_secret": "s3cr3t-callback",
+}
+
+
+def with_settings(runtime: Runtime, **values: object) -> Runtime:
+    return dataclasses.replace(runtime, settings=runtime.settings.model_copy(update=values))
+
+
+def job_ids(runtime: Runtime) -> set[str]:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    channels.add_jobs(scheduler, runtime)
+    return {job.id for job in scheduler.get_jobs()}
+
+
+def test_no_settings_no_channels(runtime: Runtime) -> None:
+    assert channels.senders(runtime.settings) == {}
+    assert job_ids(runtime) == set()
+
+
+def test_vk_needs_all_four_settings(runtime: Runtime) -> None:
+    partial = with_settings(runtime, **{**VK, "vk_secret": ""})
+    assert channels.senders(partial.settings) == {}
+    full = with_settings(runtime, **VK)
+    assert set(channels.senders(full.settings)) == {"vk"}
+    assert job_ids(full) == {"outbox-vk-phone"}
+    monitored = with_settings(runtime, **VK, vk_search_token="service-token")
+    assert job_ids(monitored) == {"outbox-vk-phone", "vk-monitor"}
+
+
+def test_phone_needs_its_secret(runtime: Runtime) -> None:
+    phone = with_settings(runtime, phone_secret="x")
+    assert set(channels.senders(phone.settings)) == {"phone"}
+    app = create_app(phone, start_scheduler=False)
+    with TestClient(app) as client:
+        assert app.state.phone_robot.kb.entries  # the knowledge base is loaded at start-up
+        assert client.post("/webhooks/phone", json={}).status_code == 401
+        assert client.post("/webhooks/vk", json={}).status_code == 404
+
+
+def test_outbox_job_delivers_a_vk_reply_through_the_configured_api_url(
+    runtime: Runtime, clock: FrozenClock, vk_api: FakeVkApi
+) -> None:
+    rt = with_settings(runtime, **VK, vk_api_url=vk_api.url)
+    message = queue_reply(rt, clock, "message_new.json", "Ответ")
+    vk_api.respond("messages.send", 2801)
+    scheduler = BackgroundScheduler(timezone="UTC")
+    channels.add_jobs(scheduler, rt)
+    scheduler.get_job("outbox-vk-phone").func()  # one run of the job, in this thread
+    [params] = vk_api.calls("messages.send")
+    assert params["peer_id"] == "512345678" and params["message"] == "Ответ"
+    assert message.id is not None
