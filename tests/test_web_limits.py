@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from inbox.config import Settings
-from inbox.runtime import Runtime
+from inbox.runtime import build_runtime
 from inbox.web.app import create_app
 from inbox.web.limits import RateLimitMiddleware, RateRule, TokenBuckets
 
@@ -25,8 +25,7 @@ def app(tmp_path) -> Iterator[FastAPI]:  # type: ignore[no-untyped-def]
         rate_limit_public_per_second=1.0,
         rate_limit_public_burst=3,
     )
-    runtime = Runtime.__new__(Runtime)  # the guards need the settings only
-    runtime.settings = settings
+    runtime = build_runtime(settings)  # a real runtime; the guards only read its settings
     application = create_app(runtime, start_scheduler=False)
 
     @application.post("/webhooks/echo")
@@ -38,6 +37,7 @@ def app(tmp_path) -> Iterator[FastAPI]:  # type: ignore[no-untyped-def]
         return payload
 
     yield application
+    runtime.dispose()
 
 
 @pytest.fixture
