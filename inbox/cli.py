@@ -14,6 +14,7 @@ from bot.phone.cli import phone_app
 from bot.telegram.cli import telegram_app
 from inbox.config import get_settings
 from inbox.events import Channel, PayloadError
+from inbox.operators_cli import operator_app
 from knowledge_base.cli import kb_app, text_app
 from knowledge_base.rasa_cli import rasa_app
 from rules.errors import RulesFileError
@@ -33,6 +34,7 @@ demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sla_app, name="sla")
 app.add_typer(demo_app, name="demo")
+app.add_typer(operator_app, name="operator")
 app.add_typer(kb_app, name="kb")
 app.add_typer(text_app, name="text")
 app.add_typer(rasa_app, name="rasa")

@@ -17,8 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from inbox import audit, throttle
-from inbox.auth import hash_password
+from inbox import audit, operators, throttle
 from inbox.models import Operator, Role
 from inbox.runtime import Runtime
 from inbox.web.app import RuntimeDep
@@ -133,14 +132,14 @@ def rules_save(
 def operators_page(request: Request, rt: RuntimeDep, me: AdminDep) -> Response:
     now = rt.clock.now()
     with rt.factory() as session:
-        operators = session.exec(select(Operator).order_by(col(Operator.login))).all()
+        staff = session.exec(select(Operator).order_by(col(Operator.login))).all()
         locked = {
             o.login: until
-            for o in operators
+            for o in staff
             if (until := throttle.active_lock(session, [_login_subject(o.login)], now))
         }
     return render(
-        request, "admin_operators.html", me, section="operators", operators=operators,
+        request, "admin_operators.html", me, section="operators", operators=staff,
         roles=list(ROLE_RANK), flash=request.session.pop("flash", None), locked=locked,
     )  # fmt: skip
 
@@ -166,18 +165,13 @@ def operator_create(
     role: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> Response:
-    login = login.strip().lower()
-    if role not in ROLE_RANK or not login or not display_name.strip() or len(password) < 8:
-        flash(request, "Нужны логин, имя, роль и пароль не короче 8 символов.", "error")
-        return _redirect("/ui/admin/operators")
     with rt.factory() as session:
-        if session.exec(select(Operator).where(Operator.login == login)).first():
-            flash(request, f"Логин «{login}» уже занят.", "error")
+        try:
+            operator = operators.create(session, login, display_name, role, password)
+        except operators.AccountError as exc:
+            flash(request, f"Оператор не создан: {exc}", "error")
             return _redirect("/ui/admin/operators")
-        session.add(
-            Operator(login=login, display_name=display_name.strip(), role=role,
-                     password_hash=hash_password(password))
-        )  # fmt: skip
+        login = operator.login
         session.commit()
     _audit(rt, me, "operator_created", login=login, role=role)
     flash(request, f"Оператор «{login}» создан.")
@@ -220,15 +214,14 @@ def operator_password_reset(
 ) -> Response:
     """Set a new password (an operator forgot theirs): their sessions end, any login lock on
     their name is lifted."""
-    if len(password) < 8:
-        flash(request, "Пароль не изменён: нужно не меньше 8 символов.", "error")
-        return _redirect("/ui/admin/operators")
     with rt.factory() as session:
         operator = _operator(session, operator_id)
-        operator.password_hash = hash_password(password)
-        operator.sessions_valid_after = rt.clock.now()
         login = operator.login
-        throttle.clear_login(session, login)
+        try:
+            operators.set_password(session, operator, password, rt.clock.now())
+        except operators.AccountError as exc:
+            flash(request, f"Пароль не изменён: {exc}", "error")
+            return _redirect("/ui/admin/operators")
         session.commit()
     _audit(rt, me, "operator_password_reset", login=login)
     flash(request, f"Пароль сотрудника «{login}» изменён, его сеансы завершены.")

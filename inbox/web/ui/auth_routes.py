@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, select
 
-from inbox import audit, throttle
-from inbox.auth import check_password, hash_password
+from inbox import audit, operators, throttle
+from inbox.auth import check_password
 from inbox.db import session_scope
 from inbox.models import Operator
 from inbox.runtime import Runtime
@@ -169,8 +169,10 @@ def change_password(
 
     if not check_password(me.password_hash, current):
         return refuse("Текущий пароль указан неверно.")
-    if len(new) < 8:
-        return refuse("Новый пароль должен быть не короче 8 символов.")
+    try:
+        operators.check_new_password(new)
+    except operators.AccountError as exc:
+        return refuse(str(exc))
     if new != repeat:
         return refuse("Новый пароль и повтор не совпадают.")
     if new == current:
@@ -179,9 +181,7 @@ def change_password(
     with session_scope(rt.factory) as session:
         operator = session.get(Operator, me.id)
         assert operator is not None  # current_operator just loaded it
-        operator.password_hash = hash_password(new)
-        operator.sessions_valid_after = now
-        session.add(operator)
+        operators.set_password(session, operator, new, now)
         audit.record(session, "password_changed", now, operator_id=me.id, actor=me.login)
     log_in(request, me)  # this session goes on, with a login time after the change
     flash(request, "Пароль изменён. Вход на других компьютерах завершён.")
