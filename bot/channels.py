@@ -59,11 +59,12 @@ def start(app: FastAPI, runtime: Runtime, scheduler: BaseScheduler | None) -> No
         add_jobs(scheduler, runtime)
 
 
-def add_jobs(scheduler: BaseScheduler, runtime: Runtime) -> None:
-    """The outbox worker for these channels and VK monitoring, on the app's scheduler."""
+def add_jobs(scheduler: BaseScheduler, runtime: Runtime, *, with_outbox: bool = True) -> None:
+    """The outbox worker for these channels (unless ``with_outbox`` is false: ``otklik worker``
+    has one outbox loop for every channel) and VK monitoring, on the given scheduler."""
     settings = runtime.settings
     channel_senders = senders(settings)
-    if channel_senders:
+    if channel_senders and with_outbox:
         outbox = Outbox(runtime.factory, runtime.clock, channel_senders)
 
         def deliver() -> None:

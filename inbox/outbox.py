@@ -14,6 +14,7 @@ the platform; for Telegram, which has none, that window is the only at-least-onc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -105,20 +106,23 @@ class Outbox:
             return claimed
 
     async def deliver_once(self, limit: int = 50) -> DeliveryReport:
+        """Claim due messages and send them one by one. The database calls run on a thread:
+        the caller's event loop may also be answering webhooks."""
         report = DeliveryReport()
-        for message in self.claim(limit):
+        for message in await asyncio.to_thread(self.claim, limit):
             assert message.id is not None
             send = self.senders[message.channel]
             try:
                 platform_id = await send(message)
             except DeliveryError as exc:
-                self._failed(message.id, exc, report)
+                await asyncio.to_thread(self._failed, message.id, exc, report)
                 continue
             except Exception as exc:  # a bug or an unexpected library error: retry, keep it
                 log.exception("sender for %s crashed on message %s", message.channel, message.id)
-                self._failed(message.id, DeliveryError(f"{type(exc).__name__}: {exc}"), report)
+                error = DeliveryError(f"{type(exc).__name__}: {exc}")
+                await asyncio.to_thread(self._failed, message.id, error, report)
                 continue
-            self._sent(message.id, platform_id)
+            await asyncio.to_thread(self._sent, message.id, platform_id)
             report.sent.append(message.id)
         return report
 

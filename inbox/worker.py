@@ -1,0 +1,143 @@
+"""``otklik worker``: everything but the web, in a process of its own.
+
+With ``OTKLIK_PROCESSING=worker`` the web process only journals webhooks and answers them; a
+worker process then does the rest (docs/deployment.md):
+
+* **processing**: ``Inbox.process_pending`` in a loop (every ``OTKLIK_PENDING_INTERVAL``
+  seconds when there was nothing to do, at once again when there was), with the citizen bot
+  as the after-processing hook of the chat channels (Telegram, VK, web chat), so a dialogue
+  message gets the bot's answer into the outbox here;
+* **delivery**: one outbox loop with the senders of every enabled channel (Telegram, VK,
+  phone, email over SMTP), every ``OTKLIK_OUTBOX_INTERVAL`` seconds when idle; it also asks
+  for ratings of closed dialogues, as the web process's loop does in the default mode;
+* **the scheduler's jobs**: the SLA scan and VK mention monitoring, and the mailbox reader.
+
+Any number of workers may run on one PostgreSQL database: journal rows and outbox messages
+are claimed with row locks (``SKIP LOCKED``), a thread's events are taken in journal order
+(``inbox.ingest.thread_turn``), the scheduler's jobs take an advisory lock. On SQLite run
+one worker. SIGTERM or SIGINT stop the loops after their current round (at most one
+``process_pending`` batch): nothing is lost either way, since the journal and the outbox
+are the state and a killed worker's claims are taken up again (``Outbox.lease``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from aiogram import Bot
+
+from bot import channels
+from bot.citizen.engine import BOT_CHANNELS, CitizenBot
+from bot.email.channel import EmailChannel, smtp_config
+from bot.email.send import SmtpSender
+from bot.telegram.sender import TelegramSender
+from inbox.outbox import Outbox, SendFunc
+from inbox.runtime import Runtime
+from inbox.scheduler import build_scheduler
+
+log = logging.getLogger(__name__)
+
+#: Events per ``process_pending`` round: a stop request waits at most for one round
+#: (~25 ms an event, docs/performance.md section 1).
+PENDING_BATCH = 50
+
+
+def senders(runtime: Runtime, telegram: Bot | None) -> dict[str, SendFunc]:
+    """The outbox senders of every enabled channel. The web chat has none: its page fetches
+    its messages itself (``bot.webchat.store``)."""
+    settings = runtime.settings
+    found = channels.senders(settings)  # VK, phone
+    if telegram is not None:
+        found["telegram"] = TelegramSender(telegram)
+    if settings.email_enabled:
+        found["email"] = SmtpSender(smtp_config(settings), runtime.factory, runtime.clock)
+    return found
+
+
+class Worker:
+    """The worker's loops over one runtime; ``run`` until ``stop``."""
+
+    def __init__(self, runtime: Runtime, telegram: Bot | None = None) -> None:
+        self.runtime = runtime
+        settings = runtime.settings
+        self.telegram = telegram
+        if self.telegram is None and settings.telegram_token:
+            self.telegram = Bot(settings.telegram_token)
+        self.citizen_bot = CitizenBot.from_settings(
+            runtime.factory, runtime.clock, runtime.rules, settings, kb=runtime.kb
+        )
+        for channel in BOT_CHANNELS:
+            runtime.inbox.after_processing(channel, self.citizen_bot.handle_pending)
+        self.outbox = Outbox(runtime.factory, runtime.clock, senders(runtime, self.telegram))
+        self.stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def _idle(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=max(0.05, seconds))
+
+    async def _loop(self, name: str, round_: Callable[[], Awaitable[bool]], idle: float) -> None:
+        """Run ``round_`` until stopped; sleep ``idle`` after a round that found nothing."""
+        while not self.stopping.is_set():
+            busy = False
+            try:
+                busy = await round_()
+            except Exception:  # the database may be down for a moment; keep the worker alive
+                log.exception("worker: %s round failed", name)
+            if not busy:
+                await self._idle(idle)
+
+    async def process_round(self) -> bool:
+        done = await asyncio.to_thread(self.runtime.inbox.process_pending, PENDING_BATCH)
+        return done > 0
+
+    async def outbox_round(self) -> bool:
+        await asyncio.to_thread(self.citizen_bot.ask_for_ratings)
+        report = await self.outbox.deliver_once()
+        if report.failed:
+            log.warning("outbox: %d messages failed for good", len(report.failed))
+        return bool(report.sent or report.failed)
+
+    async def run(self) -> None:
+        settings = self.runtime.settings
+        scheduler = build_scheduler(self.runtime, process_pending=False)
+        channels.add_jobs(scheduler, self.runtime, with_outbox=False)
+        scheduler.start()
+        email = EmailChannel.from_runtime(self.runtime) if settings.email_enabled else None
+        reader = asyncio.create_task(email.read_forever()) if email is not None else None
+        log.info(
+            "worker: processing every %.1f s, outbox every %.1f s for %s",
+            settings.pending_interval, settings.outbox_interval,
+            ", ".join(sorted(self.outbox.senders)) or "no channel",
+        )  # fmt: skip
+        try:
+            await asyncio.gather(
+                self._loop("processing", self.process_round, settings.pending_interval),
+                self._loop("outbox", self.outbox_round, settings.outbox_interval),
+            )
+        finally:
+            if reader is not None and email is not None:
+                email.stopping.set()
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+            await asyncio.to_thread(scheduler.shutdown, True)
+            if self.telegram is not None:
+                await self.telegram.session.close()
+        log.info("worker stopped")
+
+
+async def run_worker(runtime: Runtime) -> None:
+    """Run a worker until SIGTERM or SIGINT (``otklik worker``)."""
+    worker = Worker(runtime)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    await worker.run()
