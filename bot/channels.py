@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
@@ -65,7 +66,10 @@ def add_jobs(scheduler: BaseScheduler, runtime: Runtime, *, with_outbox: bool = 
     settings = runtime.settings
     channel_senders = senders(settings)
     if channel_senders and with_outbox:
-        outbox = Outbox(runtime.factory, runtime.clock, channel_senders)
+        outbox = Outbox(
+            runtime.factory, runtime.clock, channel_senders,
+            lease=timedelta(seconds=settings.outbox_lease),
+        )  # fmt: skip
 
         def deliver() -> None:
             report = asyncio.run(outbox.deliver_once())

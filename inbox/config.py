@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     #: How often the outbox delivers queued replies, in seconds (``otklik worker`` starts its
     #: next round at once after a round that sent something).
     outbox_interval: float = 1.0
+    #: A message claimed for sending by a process that died before recording the result is
+    #: offered again after this many seconds (``inbox/outbox.py``). Longer than any send.
+    outbox_lease: int = 300
 
     # Processes (docs/deployment.md). The defaults run everything in the one ``otklik serve``.
     #: ``inline``: a webhook journals its event, answers, then processes it (rules, the citizen

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from aiogram import Bot
 
@@ -61,18 +62,31 @@ def senders(runtime: Runtime, telegram: Bot | None) -> dict[str, SendFunc]:
 class Worker:
     """The worker's loops over one runtime; ``run`` until ``stop``."""
 
-    def __init__(self, runtime: Runtime, telegram: Bot | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        telegram: Bot | None = None,
+        citizen_bot: CitizenBot | None = None,
+    ) -> None:
+        """``telegram`` and ``citizen_bot`` are built from the settings unless given (tests)."""
         self.runtime = runtime
         settings = runtime.settings
         self.telegram = telegram
         if self.telegram is None and settings.telegram_token:
             self.telegram = Bot(settings.telegram_token)
-        self.citizen_bot = CitizenBot.from_settings(
+        self.citizen_bot = citizen_bot or CitizenBot.from_settings(
             runtime.factory, runtime.clock, runtime.rules, settings, kb=runtime.kb
         )
+        #: What this worker did, logged when it stops.
+        self.processed = 0
+        self.sent = 0
         for channel in BOT_CHANNELS:
             runtime.inbox.after_processing(channel, self.citizen_bot.handle_pending)
-        self.outbox = Outbox(runtime.factory, runtime.clock, senders(runtime, self.telegram))
+        self.outbox = Outbox(
+            runtime.factory, runtime.clock, senders(runtime, self.telegram),
+            lease=timedelta(seconds=settings.outbox_lease),
+        )  # fmt: skip
         self.stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -96,11 +110,13 @@ class Worker:
 
     async def process_round(self) -> bool:
         done = await asyncio.to_thread(self.runtime.inbox.process_pending, PENDING_BATCH)
+        self.processed += done
         return done > 0
 
     async def outbox_round(self) -> bool:
         await asyncio.to_thread(self.citizen_bot.ask_for_ratings)
         report = await self.outbox.deliver_once()
+        self.sent += len(report.sent)
         if report.failed:
             log.warning("outbox: %d messages failed for good", len(report.failed))
         return bool(report.sent or report.failed)
@@ -131,7 +147,7 @@ class Worker:
             await asyncio.to_thread(scheduler.shutdown, True)
             if self.telegram is not None:
                 await self.telegram.session.close()
-        log.info("worker stopped")
+        log.info("worker stopped: %d events processed, %d messages sent", self.processed, self.sent)
 
 
 async def run_worker(runtime: Runtime) -> None:
