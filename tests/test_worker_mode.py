@@ -21,11 +21,13 @@ from sqlmodel import col, select
 from bot.citizen import texts
 from bot.normalize import normalize
 from bot.phone.robot import Robot
+from inbox import workflow
 from inbox.clock import FrozenClock
 from inbox.config import Settings
 from inbox.events import Channel
 from inbox.ingest import thread_turn
-from inbox.models import InboundRecord, Message
+from inbox.models import Conversation, InboundRecord, Message
+from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from inbox.web.app import create_app
 from inbox.worker import Worker
@@ -152,3 +154,47 @@ def test_a_thread_another_process_is_at_waits_and_then_goes_in_journal_order(
             select(Message.external_id).where(Message.direction == "in").order_by(col(Message.id))
         ).all()
     assert inbound == [other.external_id, first.external_id, second.external_id]
+
+
+def test_outbox_keeps_a_conversations_messages_in_order_across_workers(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """Worker A is sending the first of two replies of one conversation: worker B's claim
+    takes the other conversation's reply but not the second one, until A recorded the first."""
+    events = [
+        normalize(Channel.vk, e.body, runtime.profile)
+        for e in native_events(4, threads=4, start=0)
+        if e.channel == Channel.vk
+    ]
+    conversations = []
+    for event in events:
+        _, processed = runtime.inbox.ingest(event)
+        assert processed is not None and processed.conversation_id is not None
+        conversations.append(processed.conversation_id)
+    x, y = conversations
+    with runtime.factory() as session:
+        first, second, other = (
+            workflow.queue_outbound(session, session.get_one(Conversation, cid), text, clock.now())
+            for cid, text in ((x, "первый"), (x, "второй"), (y, "другой"))
+        )
+        session.commit()
+    a = Outbox(runtime.factory, clock, {"vk": _never_called})
+    b = Outbox(runtime.factory, clock, {"vk": _never_called})
+    assert [m.id for m in a.claim(limit=1)] == [first.id]
+    assert [m.id for m in b.claim()] == [other.id], "the second reply overtook the first"
+    assert first.id is not None
+    a._sent(first.id, "vk-1")
+    assert [m.id for m in b.claim()] == [second.id]
+    b._sent(other.id, "vk-2")  # type: ignore[arg-type]
+    # One claim may hold several messages of a conversation: one worker sends them in order.
+    with runtime.factory() as session:
+        more = [
+            workflow.queue_outbound(session, session.get_one(Conversation, y), t, clock.now())
+            for t in ("ещё 1", "ещё 2")
+        ]
+        session.commit()
+    assert [m.id for m in a.claim()] == [m.id for m in more]
+
+
+async def _never_called(message: Message) -> str:
+    raise AssertionError("claims only")
