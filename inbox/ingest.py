@@ -232,13 +232,7 @@ class Inbox:
             return False
         hook = self._after.get(finished.event.channel.value)
         if hook is not None:
-            try:
-                hook(finished)
-            except Exception:
-                log.exception(
-                    "after processing inbound event %s (%s): the hook failed",
-                    record_id, finished.event.channel.value,
-                )  # fmt: skip
+            _run_hook(hook, finished, record_id)
         return True
 
     # -- the rules ----------------------------------------------------------------------
@@ -458,6 +452,39 @@ def identify(session: Session, event: InboundEvent, now: datetime) -> Citizen:
     except IntegrityError:
         return identify(session, event, now)  # the other transaction won: use its citizen
     return citizen
+
+
+#: A hook (one transaction: the bot's turn) that PostgreSQL aborted as a deadlock victim is
+#: run again this many times in all. The bot's turn locks its conversation and then updates
+#: its SLA clock; the SLA scan locks clocks and its alerts' foreign keys then wait for the
+#: conversation: a deadlock PostgreSQL resolves by aborting one of them.
+HOOK_ATTEMPTS = 3
+
+
+def _is_deadlock(exc: sa.exc.OperationalError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "40P01"
+
+
+def _run_hook(hook: AfterProcessing, finished: Finished, record_id: int) -> None:
+    """Run an after-processing hook; a failure is logged, a deadlock retried."""
+    channel = finished.event.channel.value
+    for attempt in range(1, HOOK_ATTEMPTS + 1):
+        try:
+            hook(finished)
+            return
+        except sa.exc.OperationalError as exc:
+            if _is_deadlock(exc) and attempt < HOOK_ATTEMPTS:
+                log.warning("after processing inbound event %s: deadlock, again", record_id)
+                continue
+            log.exception(
+                "after processing inbound event %s (%s): the hook failed", record_id, channel
+            )
+            return
+        except Exception:
+            log.exception(
+                "after processing inbound event %s (%s): the hook failed", record_id, channel
+            )
+            return
 
 
 #: First key of the two-part advisory locks ``thread_turn`` takes (a key space of its own:

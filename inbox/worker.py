@@ -3,12 +3,14 @@
 With ``OTKLIK_PROCESSING=worker`` the web process only journals webhooks and answers them; a
 worker process then does the rest (docs/deployment.md):
 
-* **processing**: ``Inbox.process_pending`` in a loop (every ``OTKLIK_PENDING_INTERVAL``
-  seconds when there was nothing to do, at once again when there was), with the citizen bot
+* **processing**: ``Inbox.process_pending`` in a loop (at once again after a round that found
+  work, every ``FAST_POLL`` seconds for ``OTKLIK_PENDING_INTERVAL`` seconds after that, then
+  every ``OTKLIK_PENDING_INTERVAL`` seconds while nothing comes), with the citizen bot
   as the after-processing hook of the chat channels (Telegram, VK, web chat), so a dialogue
   message gets the bot's answer into the outbox here;
 * **delivery**: one outbox loop with the senders of every enabled channel (Telegram, VK,
-  phone, email over SMTP), every ``OTKLIK_OUTBOX_INTERVAL`` seconds when idle; it also asks
+  phone, email over SMTP), woken as soon as processing queued something, else polling like
+  the processing loop with ``OTKLIK_OUTBOX_INTERVAL``; it also asks
   for ratings of closed dialogues, as the web process's loop does in the default mode;
 * **the scheduler's jobs**: the SLA scan and VK mention monitoring, and the mailbox reader.
 
@@ -26,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -42,6 +45,8 @@ from inbox.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
 
+#: Seconds between polls while traffic is flowing (see ``Worker._loop``): a query each.
+FAST_POLL = 0.1
 #: Events per ``process_pending`` round: a stop request waits at most for one round
 #: (~25 ms an event, docs/performance.md section 1).
 PENDING_BATCH = 50
@@ -88,33 +93,54 @@ class Worker:
             lease=timedelta(seconds=settings.outbox_lease),
         )  # fmt: skip
         self.stopping = asyncio.Event()
+        #: Set when processing queued something (the bot's answers): the outbox goes at once.
+        self._outbox_wake = asyncio.Event()
+        self._ratings_at = -1e9
 
     def stop(self) -> None:
         self.stopping.set()
+        self._outbox_wake.set()
 
-    async def _idle(self, seconds: float) -> None:
-        """Sleep ``seconds``, or less when asked to stop."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), timeout=max(0.05, seconds))
-
-    async def _loop(self, name: str, round_: Callable[[], Awaitable[bool]], idle: float) -> None:
-        """Run ``round_`` until stopped; sleep ``idle`` after a round that found nothing."""
+    async def _loop(
+        self,
+        name: str,
+        round_: Callable[[], Awaitable[bool]],
+        idle: float,
+        wake: asyncio.Event,
+    ) -> None:
+        """Run ``round_`` until stopped. After a round that found work the next starts at
+        once; after an idle one, the loop waits ``FAST_POLL`` seconds while work was found
+        within the last ``idle`` seconds (traffic is flowing: a new event should not wait a
+        whole interval), else ``idle`` seconds; ``wake`` ends a wait early."""
+        last_busy = -idle
         while not self.stopping.is_set():
             busy = False
             try:
                 busy = await round_()
             except Exception:  # the database may be down for a moment; keep the worker alive
                 log.exception("worker: %s round failed", name)
-            if not busy:
-                await self._idle(idle)
+            now = time.monotonic()
+            if busy:
+                last_busy = now
+                continue
+            pause = min(FAST_POLL, idle) if now - last_busy < idle else idle
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=max(0.01, pause))
+            if wake is not self.stopping:
+                wake.clear()
 
     async def process_round(self) -> bool:
         done = await asyncio.to_thread(self.runtime.inbox.process_pending, PENDING_BATCH)
         self.processed += done
+        if done:
+            self._outbox_wake.set()
         return done > 0
 
     async def outbox_round(self) -> bool:
-        await asyncio.to_thread(self.citizen_bot.ask_for_ratings)
+        now = time.monotonic()
+        if now - self._ratings_at >= max(1.0, self.runtime.settings.outbox_interval):
+            self._ratings_at = now  # a query over closed dialogues: not on every fast poll
+            await asyncio.to_thread(self.citizen_bot.ask_for_ratings)
         report = await self.outbox.deliver_once()
         self.sent += len(report.sent)
         if report.failed:
@@ -134,9 +160,10 @@ class Worker:
             ", ".join(sorted(self.outbox.senders)) or "no channel",
         )  # fmt: skip
         try:
+            pending, outbox = settings.pending_interval, settings.outbox_interval
             await asyncio.gather(
-                self._loop("processing", self.process_round, settings.pending_interval),
-                self._loop("outbox", self.outbox_round, settings.outbox_interval),
+                self._loop("processing", self.process_round, pending, self.stopping),
+                self._loop("outbox", self.outbox_round, outbox, self._outbox_wake),
             )
         finally:
             if reader is not None and email is not None:

@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlmodel import col, select
@@ -25,7 +26,7 @@ from inbox import workflow
 from inbox.clock import FrozenClock
 from inbox.config import Settings
 from inbox.events import Channel
-from inbox.ingest import thread_turn
+from inbox.ingest import Finished, thread_turn
 from inbox.models import Conversation, InboundRecord, Message
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
@@ -198,3 +199,24 @@ def test_outbox_keeps_a_conversations_messages_in_order_across_workers(
 
 async def _never_called(message: Message) -> str:
     raise AssertionError("claims only")
+
+
+def test_a_hook_chosen_as_deadlock_victim_runs_again(runtime: Runtime) -> None:
+    """PostgreSQL aborts one of two deadlocked transactions (the bot's turn against the SLA
+    scan): the bot's turn, one transaction, is run again instead of the answer being lost."""
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    calls: list[int] = []
+
+    def hook(finished: Finished) -> None:
+        calls.append(finished.processed.record_id)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("UPDATE sla_clock …", {}, Deadlock("deadlock detected"))
+
+    runtime.inbox.after_processing("vk", hook)
+    [native] = [e for e in native_events(2) if e.channel == Channel.vk]
+    record_id = runtime.inbox.accept(normalize(Channel.vk, native.body, runtime.profile)).record_id
+    assert runtime.inbox.process_pending() == 1
+    assert calls == [record_id, record_id]
