@@ -42,6 +42,10 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
         inline = rt.settings.processing == "inline"  # else otklik worker processes the journal
         # The outbox, the scheduler's jobs and the mailbox reader, unless otklik worker runs them.
         background = start_scheduler and rt.settings.background == "inline"
+        if not inline:
+            log.info("OTKLIK_PROCESSING=worker: webhooks only journal; otklik worker processes")
+        if not background and start_scheduler:
+            log.info("OTKLIK_BACKGROUND=off: no outbox, scheduler or mail reader in this process")
         processing = ProcessingExecutor() if inline else None
         app.state.processing = processing
         chats.answer_pending(app, rt)  # before the first process_pending
