@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
@@ -59,12 +60,16 @@ def start(app: FastAPI, runtime: Runtime, scheduler: BaseScheduler | None) -> No
         add_jobs(scheduler, runtime)
 
 
-def add_jobs(scheduler: BaseScheduler, runtime: Runtime) -> None:
-    """The outbox worker for these channels and VK monitoring, on the app's scheduler."""
+def add_jobs(scheduler: BaseScheduler, runtime: Runtime, *, with_outbox: bool = True) -> None:
+    """The outbox worker for these channels (unless ``with_outbox`` is false: ``otklik worker``
+    has one outbox loop for every channel) and VK monitoring, on the given scheduler."""
     settings = runtime.settings
     channel_senders = senders(settings)
-    if channel_senders:
-        outbox = Outbox(runtime.factory, runtime.clock, channel_senders)
+    if channel_senders and with_outbox:
+        outbox = Outbox(
+            runtime.factory, runtime.clock, channel_senders,
+            lease=timedelta(seconds=settings.outbox_lease),
+        )  # fmt: skip
 
         def deliver() -> None:
             report = asyncio.run(outbox.deliver_once())

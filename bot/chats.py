@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 
 from aiogram import Bot
 from fastapi import FastAPI
@@ -100,7 +101,8 @@ async def outbox_loop(
     interval: float = 1.0,
 ) -> None:
     """Ask for ratings of closed dialogues and deliver due outbox messages, every ``interval``."""
-    outbox = Outbox(runtime.factory, runtime.clock, senders)
+    lease = timedelta(seconds=runtime.settings.outbox_lease)
+    outbox = Outbox(runtime.factory, runtime.clock, senders, lease=lease)
     while True:
         try:
             await asyncio.to_thread(citizen_bot.ask_for_ratings)

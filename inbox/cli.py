@@ -150,6 +150,32 @@ def serve(
     )
 
 
+@app.command("worker")
+def worker() -> None:
+    """Process the journal, deliver the outbox and run the scheduled jobs, without the web
+    (with OTKLIK_PROCESSING=worker and OTKLIK_BACKGROUND=off for otklik serve)."""
+    import asyncio
+
+    from inbox.logging import install as install_log_filter
+    from inbox.worker import run_worker
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    install_log_filter()
+    rt = _runtime()
+    settings = rt.settings
+    typer.echo(
+        f"otklik worker: {settings.effective_database_url.split('@')[-1]}, "
+        f"OTKLIK_PROCESSING={settings.processing}, OTKLIK_BACKGROUND={settings.background}",
+        err=True,
+    )
+    try:
+        asyncio.run(run_worker(rt))
+    finally:
+        rt.dispose()
+
+
 def main() -> None:
     try:
         app()

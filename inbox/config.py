@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,8 +90,23 @@ class Settings(BaseSettings):
     phone_secret: str = ""
     #: Signed requests older or newer than this (seconds) are rejected as replays.
     phone_max_skew: int = 300
-    #: How often the outbox worker delivers queued replies, in seconds.
-    outbox_interval: int = 5
+    #: How often the outbox delivers queued replies, in seconds (``otklik worker`` starts its
+    #: next round at once after a round that sent something).
+    outbox_interval: float = 1.0
+    #: A message claimed for sending by a process that died before recording the result is
+    #: offered again after this many seconds (``inbox/outbox.py``). Longer than any send.
+    outbox_lease: int = 300
+
+    # Processes (docs/deployment.md). The defaults run everything in the one ``otklik serve``.
+    #: ``inline``: a webhook journals its event, answers, then processes it (rules, the citizen
+    #: bot) on an executor in the web process. ``worker``: the webhook (and the web chat) only
+    #: journals and answers; an ``otklik worker`` process processes the journal.
+    processing: Literal["inline", "worker"] = "inline"
+    #: ``inline``: ``otklik serve`` also runs the outbox, the scheduler jobs (SLA scan, ratings,
+    #: VK monitoring) and the mailbox reader. ``off``: it does not; an ``otklik worker`` does.
+    background: Literal["inline", "off"] = "inline"
+    #: Seconds between two ``process_pending`` rounds of ``otklik worker`` that found nothing.
+    pending_interval: float = 1.0
 
     @property
     def vk_enabled(self) -> bool:

@@ -15,7 +15,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -130,18 +131,23 @@ class Inbox:
             return Accepted(record_id=record.id, duplicate=False)
 
     # -- step 2 -------------------------------------------------------------------------
-    def process(self, record_id: int) -> Processed | None:
-        """Apply the rules to a journalled event; None if it was already processed."""
-        finished = self._process(record_id)
+    def process(self, record_id: int, *, wait: bool = False) -> Processed | None:
+        """Apply the rules to a journalled event; None if it was already processed.
+
+        By default an event another process is processing right now is skipped (None at
+        once). ``wait=True`` waits for that process to finish instead: for a caller that reads
+        the conversation right after (the phone robot answers within the call, so it must see
+        the message a worker may be processing at that moment)."""
+        finished = self._process(record_id, wait=wait)
         return finished.processed if finished is not None else None
 
-    def _process(self, record_id: int) -> Finished | None:
+    def _process(self, record_id: int, *, wait: bool = False) -> Finished | None:
         try:
             with self.factory() as session:
                 record = session.exec(
                     select(InboundRecord)
                     .where(InboundRecord.id == record_id)
-                    .with_for_update(skip_locked=True)
+                    .with_for_update(skip_locked=not wait)
                 ).first()
                 if record is None or record.processed_at is not None:
                     return None
@@ -182,37 +188,52 @@ class Inbox:
         Each event processed here is then handed to its channel's ``after_processing`` hook.
         A hook that fails is logged and does not stop the others: the event stays processed
         (the hook's work for it is lost, as when the webhook's own follow-up fails).
+
+        Events of one thread (a dialogue, a post's comments) are processed, and their hooks
+        run, in journal order, even with several processes calling this at once on
+        PostgreSQL: the event and its hook run under the thread's turn
+        (``thread_turn``); a process that finds the turn taken leaves the thread's remaining
+        events of this round to the process holding it (it has them in its own list, or the
+        next round does). Only an event whose processing failed does not hold its thread up.
         """
+        thread_key = InboundRecord.event["thread_key"].as_string()
         with self.factory() as session:
-            ids = list(
-                session.exec(
-                    select(InboundRecord.id)
+            rows = [
+                (row[0], row[1], row[2])
+                for row in session.execute(
+                    select(InboundRecord.id, InboundRecord.channel, thread_key)
                     .where(col(InboundRecord.processed_at).is_(None))
                     .order_by(col(InboundRecord.id))
                     .limit(limit)
                 )
-            )
+            ]
         done = 0
-        for record_id in ids:
+        busy: set[tuple[str, str]] = set()
+        for record_id, channel, thread in rows:
             assert record_id is not None
-            try:
-                finished = self._process(record_id)
-            except Exception:  # recorded on the row; the next run tries again
+            thread_id = (channel, thread or "")
+            if thread_id in busy:
                 continue
-            if finished is None:  # processed meanwhile by the webhook or another process
-                continue
-            done += 1
-            hook = self._after.get(finished.event.channel.value)
-            if hook is None:
-                continue
-            try:
-                hook(finished)
-            except Exception:
-                log.exception(
-                    "after processing inbound event %s (%s): the hook failed",
-                    record_id, finished.event.channel.value,
-                )  # fmt: skip
+            with thread_turn(self.factory, *thread_id) as mine:
+                if not mine:  # another process is at this thread: the rest is its work
+                    busy.add(thread_id)
+                    continue
+                if self._finish(record_id):
+                    done += 1
         return done
+
+    def _finish(self, record_id: int) -> bool:
+        """Process one pending event and run its channel's hook; whether it was processed here."""
+        try:
+            finished = self._process(record_id)
+        except Exception:  # recorded on the row; the next run tries again
+            return False
+        if finished is None:  # processed meanwhile by the webhook or another process
+            return False
+        hook = self._after.get(finished.event.channel.value)
+        if hook is not None:
+            _run_hook(hook, finished, record_id)
+        return True
 
     # -- the rules ----------------------------------------------------------------------
     def _apply(self, session: Session, record: InboundRecord, event: InboundEvent) -> Processed:
@@ -431,6 +452,76 @@ def identify(session: Session, event: InboundEvent, now: datetime) -> Citizen:
     except IntegrityError:
         return identify(session, event, now)  # the other transaction won: use its citizen
     return citizen
+
+
+#: A hook (one transaction: the bot's turn) that PostgreSQL aborted as a deadlock victim is
+#: run again this many times in all. The bot's turn locks its conversation and then updates
+#: its SLA clock; the SLA scan locks clocks and its alerts' foreign keys then wait for the
+#: conversation: a deadlock PostgreSQL resolves by aborting one of them.
+HOOK_ATTEMPTS = 3
+
+
+def _is_deadlock(exc: sa.exc.OperationalError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "40P01"
+
+
+def _run_hook(hook: AfterProcessing, finished: Finished, record_id: int) -> None:
+    """Run an after-processing hook; a failure is logged, a deadlock retried."""
+    channel = finished.event.channel.value
+    for attempt in range(1, HOOK_ATTEMPTS + 1):
+        try:
+            hook(finished)
+            return
+        except sa.exc.OperationalError as exc:
+            if _is_deadlock(exc) and attempt < HOOK_ATTEMPTS:
+                log.warning("after processing inbound event %s: deadlock, again", record_id)
+                continue
+            log.exception(
+                "after processing inbound event %s (%s): the hook failed", record_id, channel
+            )
+            return
+        except Exception:
+            log.exception(
+                "after processing inbound event %s (%s): the hook failed", record_id, channel
+            )
+            return
+
+
+#: First key of the two-part advisory locks ``thread_turn`` takes (a key space of its own:
+#: PostgreSQL keeps one-part and two-part keys apart, so no other lock here can collide).
+_TURN_LOCK_CLASS = 0x6F746B  # "otk"
+
+
+@contextmanager
+def thread_turn(factory: sessionmaker[Session], channel: str, thread_key: str) -> Iterator[bool]:
+    """Try to take a thread's turn for ``process_pending``; yields whether it was taken.
+
+    On PostgreSQL a session-level advisory lock, held on a connection of its own from the
+    event's processing to the end of its hook (the bot's answer), released at the end, or by
+    the server when the process dies. SQLite: always taken (run one worker there; its
+    writers are serialised anyway, but hooks of two processes could interleave).
+    """
+    with factory() as session:
+        engine = session.get_bind().engine  # no BEGIN: on SQLite it takes the write lock
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    params = {"cls": _TURN_LOCK_CLASS, "key": f"{channel}:{thread_key[:255]}"}
+    with engine.connect() as conn:
+        taken = conn.execute(
+            sa.text("SELECT pg_try_advisory_lock(:cls, hashtext(:key))"), params
+        ).scalar()
+        conn.commit()  # the lock is the session's, not the transaction's: hold no snapshot
+        try:
+            yield bool(taken)
+        finally:
+            if taken:
+                try:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:cls, hashtext(:key))"), params)
+                    conn.commit()
+                except sa.exc.SQLAlchemyError:  # never pool a connection that may hold it
+                    conn.invalidate()
+                    log.warning("thread turn %s not released: connection dropped", params["key"])
 
 
 def _lock_thread(session: Session, channel: str, thread_key: str) -> None:

@@ -14,13 +14,15 @@ the platform; for Telegram, which has none, that window is the only at-least-onc
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import aliased, sessionmaker
 from sqlmodel import Session, col, select
 
 from inbox import audit
@@ -28,6 +30,9 @@ from inbox.clock import Clock
 from inbox.models import DeliveryStatus, Direction, Message
 
 log = logging.getLogger(__name__)
+
+#: The advisory lock that serialises claims on PostgreSQL.
+_CLAIM_KEY = zlib.crc32(b"otklik:outbox-claim") & 0x7FFFFFFF
 
 
 class DeliveryError(Exception):
@@ -72,10 +77,27 @@ class Outbox:
         self.lease = lease
 
     def claim(self, limit: int = 50) -> list[Message]:
-        """Take due messages for channels we can send to; commits the claim."""
+        """Take due messages for channels we can send to; commits the claim.
+
+        Several messages of one conversation may go in one claim (they are sent in order, one
+        by one), but none while an earlier one of it is being sent by another claim: with
+        several workers, a conversation's messages still reach the platform in order."""
         now = self.clock.now()
         with self.factory() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # One claim at a time (a few milliseconds): a claim then sees what the
+                # previous one took as ``sending``, which keeps conversations in order (below).
+                session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_KEY})
             stale = now - self.lease
+            earlier = aliased(Message)
+            in_flight_before = (
+                sa.exists()
+                .where(col(earlier.conversation_id) == col(Message.conversation_id))
+                .where(col(earlier.id) < col(Message.id))
+                .where(col(earlier.direction) == Direction.outbound.value)
+                .where(col(earlier.delivery_status) == DeliveryStatus.sending.value)
+                .where(col(earlier.next_attempt_at) > stale)
+            )
             query = (
                 select(Message)
                 .where(Message.direction == Direction.outbound.value)
@@ -92,6 +114,9 @@ class Outbox:
                         ),
                     )
                 )
+                # A conversation whose earlier message another worker is sending waits for
+                # it: its messages leave in order whatever the number of workers.
+                .where(~in_flight_before)
                 .order_by(col(Message.next_attempt_at), col(Message.id))
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -105,20 +130,23 @@ class Outbox:
             return claimed
 
     async def deliver_once(self, limit: int = 50) -> DeliveryReport:
+        """Claim due messages and send them one by one. The database calls run on a thread:
+        the caller's event loop may also be answering webhooks."""
         report = DeliveryReport()
-        for message in self.claim(limit):
+        for message in await asyncio.to_thread(self.claim, limit):
             assert message.id is not None
             send = self.senders[message.channel]
             try:
                 platform_id = await send(message)
             except DeliveryError as exc:
-                self._failed(message.id, exc, report)
+                await asyncio.to_thread(self._failed, message.id, exc, report)
                 continue
             except Exception as exc:  # a bug or an unexpected library error: retry, keep it
                 log.exception("sender for %s crashed on message %s", message.channel, message.id)
-                self._failed(message.id, DeliveryError(f"{type(exc).__name__}: {exc}"), report)
+                error = DeliveryError(f"{type(exc).__name__}: {exc}")
+                await asyncio.to_thread(self._failed, message.id, error, report)
                 continue
-            self._sent(message.id, platform_id)
+            await asyncio.to_thread(self._sent, message.id, platform_id)
             report.sent.append(message.id)
         return report
 

@@ -40,15 +40,19 @@ def run_sla_scan(runtime: Runtime) -> sla.ScanResult | None:
     return result
 
 
-def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
+def build_scheduler(runtime: Runtime, *, process_pending: bool = True) -> BackgroundScheduler:
+    """The SLA scan and, unless ``process_pending`` is false (``otklik worker`` runs it in a
+    loop of its own), the minutely ``process_pending``. Channels add their jobs
+    (``bot.channels.add_jobs``)."""
     scheduler = BackgroundScheduler(timezone="UTC")
     interval = runtime.settings.sla_scan_interval
     scheduler.add_job(
         run_sla_scan, "interval", seconds=interval, args=[runtime], id="sla-scan",
         max_instances=1, coalesce=True,
     )  # fmt: skip
-    scheduler.add_job(
-        runtime.inbox.process_pending, "interval", seconds=interval, id="process-pending",
-        max_instances=1, coalesce=True,
-    )  # fmt: skip
+    if process_pending:
+        scheduler.add_job(
+            runtime.inbox.process_pending, "interval", seconds=interval, id="process-pending",
+            max_instances=1, coalesce=True,
+        )  # fmt: skip
     return scheduler

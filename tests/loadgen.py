@@ -87,6 +87,57 @@ class Server:
 
 
 @dataclass
+class WorkerProcess:
+    """``otklik worker`` in a subprocess, with the given ``OTKLIK_*`` environment."""
+
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self, wait: float = 60.0) -> None:
+        """Start it and wait for its loops to run (its start-up line in the log)."""
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            offset = log.tell()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "inbox.cli", "worker"],
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: see {self.log_path}")
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                if b"worker: processing every" in log.read():
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker did not start in {wait} s: see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, then wait; the exit code (None if it had to be killed)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return None
+        return self.process.returncode
+
+
+@dataclass
 class Delivery:
     acknowledged: list[str] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)  # external id -> 4xx status

@@ -117,7 +117,7 @@ def handle(runtime: Runtime, robot: Robot, event: InboundEvent) -> PhoneAnswer:
     if accepted.duplicate and (earlier := _said_before(runtime, key)) is not None:
         return earlier
     try:
-        runtime.inbox.process(accepted.record_id)
+        runtime.inbox.process(accepted.record_id, wait=True)
     except Exception:  # recorded on the journal row; the caller still gets an answer
         log.warning("phone event %s left for process_pending", event.external_id)
     now = runtime.clock.now()

@@ -8,7 +8,9 @@ bot's answer run after the response, on the app's processing executor
 (``inbox/web/processing.py``), so Telegram never waits for them and they never hold up the
 journal commits of the next updates; when the executor is full, ``process_pending`` finishes
 the update later and its after-processing hook runs the citizen bot then
-(``bot.chats.answer_pending``).
+(``bot.chats.answer_pending``). With ``OTKLIK_PROCESSING=worker`` the webhook only journals:
+``otklik worker`` processes the update and the bot's answer goes out through its outbox (a
+pressed button's spinner is then stopped at once, without the operator pop-up).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
 from bot.chats import telegram_pipeline
 from inbox.events import PayloadError
-from inbox.web.processing import processing_executor
+from inbox.web.processing import journal_only, processing_executor
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -53,6 +55,9 @@ async def telegram_webhook(request: Request, background: BackgroundTasks) -> dic
         log.error("telegram webhook: journal unavailable, Telegram will retry: %s", exc)
         raise HTTPException(503, detail="storage unavailable, retry later") from exc
     if not accepted.duplicate:
+        if journal_only(request.app):  # otklik worker processes it and the bot answers there
+            background.add_task(pipeline.answer_button_after, None, event)
+            return {"ok": True}
         job = processing_executor(request.app).submit(pipeline.process_and_reply, accepted, event)
         if job is None:
             log.warning("telegram update %s: processing is busy, left for process_pending",

@@ -7,7 +7,8 @@
   answered ``ok`` without being stored twice. Rules run after the answer, on the app's
   processing executor (``inbox/web/processing.py``), never on the thread pool the journal
   commits use; when it is full the event waits for ``process_pending``, which then runs the
-  citizen bot for a private message through its hook (``bot.chats.answer_pending``).
+  citizen bot for a private message through its hook (``bot.chats.answer_pending``). With
+  ``OTKLIK_PROCESSING=worker`` nothing runs here after the answer: ``otklik worker`` does it.
 * A private message (not a group chat, not a comment) then goes to the citizen bot, as a
   Telegram private chat does: its answer is queued in the outbox for ``bot/vk/sender.py``.
 * VK's echo of a reply Otklik sent (``message_reply``, the community's comment) is journalled
@@ -35,7 +36,7 @@ from bot.vk.parse import parse_vk
 from inbox.events import InboundEvent, PayloadError
 from inbox.ingest import Accepted
 from inbox.runtime import Runtime
-from inbox.web.processing import processing_executor, settled
+from inbox.web.processing import journal_only, processing_executor, settled
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ async def vk_callback(request: Request, background: BackgroundTasks) -> PlainTex
     except SQLAlchemyError:
         log.exception("VK callback: event %s not stored; VK will send it again", event.external_id)
         return _text("not stored, retry later", 503)
-    if accepted.duplicate:
+    if accepted.duplicate or journal_only(request.app):  # worker mode: otklik worker does it
         return _text("ok")
     if is_dialogue(event):
         job = processing_executor(request.app).submit(

@@ -3,7 +3,11 @@
 The page polls ``GET /api/chat/messages?after=<id>`` every two seconds; a message is sent with
 ``POST /api/chat/messages`` (JSON only: with the SameSite=Lax cookie this keeps other sites from
 posting in the citizen's name). The citizen's input is stored, processed and answered by the
-bot before the POST returns, so the bot's reply is there on the next poll.
+bot before the POST returns, so the bot's reply is there on the next poll. With
+``OTKLIK_PROCESSING=worker`` the POST only stores it in the journal; ``otklik worker``
+processes it and the bot answers within about a second, and the page's polling shows the
+citizen's message and the answer then (a pressed button's "an operator has it" note is not
+shown in that mode: the POST no longer knows whether the bot will answer).
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from bot.citizen.payment import qr_png
 from bot.citizen.texts import BUTTON_WHILE_OPERATOR
 from bot.webchat import store
 from inbox.runtime import Runtime
+from inbox.web.processing import journal_only
 
 router = APIRouter()
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "otklik_chat"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 _COOKIE_AGE = 30 * 24 * 3600
+UNAVAILABLE = "Сервис временно недоступен, попробуйте ещё раз"
 
 
 class ChatInput(BaseModel):
@@ -90,6 +96,13 @@ async def post_message(
         session_id, rt.clock.now(), text=body.text.strip(), button=body.button,
         label=body.label, client_id=body.client_id,
     )  # fmt: skip
+    if journal_only(request.app):
+        # otklik worker processes it and the bot answers there; the page's polling shows both
+        try:
+            await asyncio.to_thread(rt.inbox.accept, event)
+        except sa.exc.SQLAlchemyError as exc:
+            raise HTTPException(503, detail=UNAVAILABLE) from exc
+        return {"ok": True}
     bot = citizen_bot(request.app)
 
     def ingest_and_answer() -> list[int]:
@@ -99,7 +112,7 @@ async def post_message(
     try:
         replies = await asyncio.to_thread(ingest_and_answer)
     except sa.exc.SQLAlchemyError as exc:
-        raise HTTPException(503, detail="Сервис временно недоступен, попробуйте ещё раз") from exc
+        raise HTTPException(503, detail=UNAVAILABLE) from exc
     if body.button and not replies:
         return {"ok": True, "note": BUTTON_WHILE_OPERATOR}
     return {"ok": True}

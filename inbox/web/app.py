@@ -39,22 +39,32 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
         install_log_filter()
         rt = runtime or build_runtime(get_settings())
         app.state.runtime = rt
-        app.state.processing = processing = ProcessingExecutor()
+        inline = rt.settings.processing == "inline"  # else otklik worker processes the journal
+        # The outbox, the scheduler's jobs and the mailbox reader, unless otklik worker runs them.
+        background = start_scheduler and rt.settings.background == "inline"
+        if not inline:
+            log.info("OTKLIK_PROCESSING=worker: webhooks only journal; otklik worker processes")
+        if not background and start_scheduler:
+            log.info("OTKLIK_BACKGROUND=off: no outbox, scheduler or mail reader in this process")
+        processing = ProcessingExecutor() if inline else None
+        app.state.processing = processing
         chats.answer_pending(app, rt)  # before the first process_pending
-        finished = rt.inbox.process_pending()
-        if finished:
-            log.warning("finished %d journalled events left by the previous run", finished)
-        scheduler = build_scheduler(rt) if start_scheduler else None
+        if inline:
+            finished = rt.inbox.process_pending()
+            if finished:
+                log.warning("finished %d journalled events left by the previous run", finished)
+        scheduler = build_scheduler(rt, process_pending=inline) if background else None
         channels.start(app, rt, scheduler)
         if scheduler is not None:
             scheduler.start()
-        email_channel = start_email_channel(rt) if start_scheduler else None
+        email_channel = start_email_channel(rt) if background else None
         try:
-            async with chats.running(app, start_worker=start_scheduler):
+            async with chats.running(app, start_worker=background):
                 yield
         finally:
             await stop_email_channel(email_channel)
-            await asyncio.to_thread(processing.shutdown)
+            if processing is not None:
+                await asyncio.to_thread(processing.shutdown)
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             if runtime is None:

@@ -14,6 +14,10 @@ finishes it. Processing is idempotent (``Inbox.process`` locks the journal row a
 so an event is processed exactly once whichever of the two gets it; the follow-up the job
 would have done (the citizen bot's answer) is done by ``process_pending``'s after-processing
 hook for the channel (``Inbox.after_processing``).
+
+With ``OTKLIK_PROCESSING=worker`` there is no executor at all: webhooks only journal and
+answer (``journal_only``), and a separate ``otklik worker`` process runs ``process_pending``
+every second (``inbox/worker.py``), so that processing never takes the web process's CPU.
 """
 
 from __future__ import annotations
@@ -61,6 +65,11 @@ class ProcessingExecutor:
     def shutdown(self) -> None:
         """Let running jobs end; drop waiting ones (journalled: the next start finishes them)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def journal_only(app: FastAPI) -> bool:
+    """Whether webhooks leave processing to ``otklik worker`` (``OTKLIK_PROCESSING=worker``)."""
+    return bool(app.state.runtime.settings.processing == "worker")
 
 
 def processing_executor(app: FastAPI) -> ProcessingExecutor:
