@@ -455,9 +455,9 @@ def identify(session: Session, event: InboundEvent, now: datetime) -> Citizen:
 
 
 #: A hook (one transaction: the bot's turn) that PostgreSQL aborted as a deadlock victim is
-#: run again this many times in all. The bot's turn locks its conversation and then updates
-#: its SLA clock; the SLA scan locks clocks and its alerts' foreign keys then wait for the
-#: conversation: a deadlock PostgreSQL resolves by aborting one of them.
+#: run again this many times in all. The deadlock seen (the bot's turn against the SLA scan's
+#: alerts) is gone since conversations are locked ``FOR NO KEY UPDATE``
+#: (``workflow.lock_conversation``); this is for the ones not seen yet.
 HOOK_ATTEMPTS = 3
 
 

@@ -39,6 +39,20 @@ class WorkflowError(ValueError):
     """An action that the conversation's state does not allow; the message says why."""
 
 
+def lock_conversation(session: Session, conversation_id: int) -> Conversation | None:
+    """Load a conversation for changing it, locked against other writers until commit.
+
+    On PostgreSQL the lock is ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: nothing here changes
+    a conversation's key, and the weaker lock lets other transactions insert rows that point
+    at the conversation (an SLA alert, an incoming message: their foreign-key check takes
+    ``KEY SHARE``) without waiting. With ``FOR UPDATE`` the bot's turn (conversation, then
+    its SLA clock) and the SLA scan (clock, then an alert referencing the conversation)
+    deadlocked and PostgreSQL aborted one of them. SQLite ignores row locks (one writer).
+    """
+    query = select(Conversation).where(Conversation.id == conversation_id)
+    return session.exec(query.with_for_update(key_share=True)).first()
+
+
 def _move(conversation: Conversation, target: S) -> None:
     current = S(conversation.status)
     if target == current:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+import sqlalchemy as sa
 from sqlmodel import col, select
 
 from bot.normalize import normalize
-from inbox import workflow
+from inbox import sla, workflow
 from inbox.clock import FrozenClock, as_utc
 from inbox.config import Settings
 from inbox.events import Channel
@@ -133,3 +135,28 @@ def test_working_hours_deadline_skips_nights_and_holidays(runtime: Runtime) -> N
     assert cal.add_working_hours(datetime(2026, 11, 3, 14, 0, tzinfo=UTC), 2) == datetime(
         2026, 11, 5, 7, 0, tzinfo=UTC
     )
+
+
+def test_a_locked_conversation_does_not_hold_up_the_scan_s_alerts(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """The bot's turn and an operator's action lock the conversation, then change its SLA
+    clock; the scan locks clocks, then inserts alerts that point at the conversation. With the
+    conversation locked ``FOR UPDATE`` the alert's foreign-key check waited for the turn while
+    the turn waited for the clock: a deadlock, and PostgreSQL aborted the bot's answer. The
+    conversation's lock must let the alert in at once."""
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no row locks: one writer at a time")
+    conv_id = ingest_at(runtime, clock, "vk", "message_new.json")
+    clock.advance(timedelta(hours=3))
+    with runtime.factory() as turn:
+        assert workflow.lock_conversation(turn, conv_id) is not None
+        with runtime.factory() as scanner:
+            scanner.execute(sa.text("SET LOCAL lock_timeout = '3s'"))
+            result = sla.scan(scanner, clock.now())  # waited, then failed, before
+            scanner.commit()
+        assert result.breached == [conv_id]
+        sla_clock = turn.exec(select(SlaClock).where(SlaClock.conversation_id == conv_id)).one()
+        sla_clock.met_at = clock.now()  # what the turn then does, now that the scan is done
+        turn.add(sla_clock)
+        turn.commit()

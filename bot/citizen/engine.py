@@ -122,11 +122,8 @@ class CitizenBot:
         if processed is None or processed.conversation_id is None:
             return []
         with self.factory() as session:
-            conversation = session.exec(
-                select(Conversation)
-                .where(Conversation.id == processed.conversation_id)
-                .with_for_update()
-            ).one()
+            conversation = workflow.lock_conversation(session, processed.conversation_id)
+            assert conversation is not None  # conversations are never deleted
             if conversation.status == ConversationStatus.closed.value:
                 return []
             assert conversation.id is not None

@@ -47,8 +47,12 @@ def _back(conversation_id: int) -> RedirectResponse:
 
 
 def _load(session: Session, conversation_id: int, *, lock: bool = False) -> Conversation:
-    query = select(Conversation).where(Conversation.id == conversation_id)
-    conversation = session.exec(query.with_for_update() if lock else query).first()
+    if lock:
+        conversation = workflow.lock_conversation(session, conversation_id)
+    else:
+        conversation = session.exec(
+            select(Conversation).where(Conversation.id == conversation_id)
+        ).first()
     if conversation is None:
         raise HTTPException(404, detail="Обращение не найдено.")
     return conversation
