@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -79,3 +81,20 @@ def test_queue_counts_down_with_the_clock(runtime: Runtime, clock: FrozenClock) 
         clock.advance(timedelta(minutes=10))
         after = {i["id"]: i["seconds_left"] for i in client.get("/api/queue").json()}
     assert all(after[k] == before[k] - 600 for k in before)
+
+
+def test_the_server_warns_when_demo_passwords_are_in_use(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    def started_warnings() -> list[str]:
+        caplog.clear()
+        app = create_app(runtime, start_scheduler=True)
+        with caplog.at_level(logging.WARNING, logger="inbox.web.app"), TestClient(app):
+            pass
+        return [r.getMessage() for r in caplog.records if "demo accounts" in r.getMessage()]
+
+    assert started_warnings() == []  # no demo data: nothing to say
+    load_demo(runtime)
+    [warning] = started_warnings()
+    assert "are active: admin, svetlana, anna, ivan." in warning
+    assert "otklik operator password LOGIN" in warning

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from bot.normalize import normalize
 from inbox.clock import FrozenClock
 from inbox.config import RULES_DIR, Settings
-from inbox.demo import _tg_private, _vk_comment, load_demo
+from inbox.demo import _tg_private, _vk_comment, demo_passwords_in_use, load_demo
 from inbox.events import Channel
 from inbox.models import (
     AuditEvent,
@@ -301,6 +301,25 @@ def test_admin_creates_an_operator_and_deactivates_them(client: TestClient, rt: 
         data={"login": "olga", "password": "long-password", "csrf_token": token.group(1)},
     )
     assert refused.status_code == 401
+
+
+def test_accounts_with_published_demo_passwords_are_pointed_out(
+    client: TestClient, rt: Runtime
+) -> None:
+    token = login(client, "admin", "admin-demo")
+    demo_warning = "Пароль из демонстрационных данных"
+    assert client.get("/ui/admin/operators").text.count(demo_warning) == 4
+    with rt.factory() as session:
+        anna = session.exec(select(Operator).where(Operator.login == "anna")).one()
+        ivan = session.exec(select(Operator).where(Operator.login == "ivan")).one()
+    client.post(
+        f"/ui/admin/operators/{anna.id}/password",
+        data={"csrf_token": token, "password": "not-the-demo-one"},
+    )
+    client.post(f"/ui/admin/operators/{ivan.id}", data={"csrf_token": token, "role": "operator"})
+    with rt.factory() as session:
+        assert demo_passwords_in_use(session) == ["admin", "svetlana"]  # ivan is deactivated
+    assert client.get("/ui/admin/operators").text.count(demo_warning) == 2
 
 
 def test_dashboard_shows_breaches_and_exports_csv(

@@ -31,6 +31,19 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+def _warn_about_demo_passwords(rt: Runtime) -> None:
+    from inbox.demo import demo_passwords_in_use
+
+    with rt.factory() as session:
+        logins = demo_passwords_in_use(session)
+    if logins:
+        log.warning(
+            "demo accounts with their published passwords are active: %s. Fine for the demo; "
+            "anywhere else change them (otklik operator password LOGIN) or deactivate them",
+            ", ".join(logins),
+        )
+
+
 def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) -> FastAPI:
     """The app; pass a runtime in tests (its clock, its database)."""
 
@@ -53,6 +66,8 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
             finished = rt.inbox.process_pending()
             if finished:
                 log.warning("finished %d journalled events left by the previous run", finished)
+        if start_scheduler:
+            _warn_about_demo_passwords(rt)
         scheduler = build_scheduler(rt, process_pending=inline) if background else None
         channels.start(app, rt, scheduler)
         if scheduler is not None:

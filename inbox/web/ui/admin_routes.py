@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from inbox import audit, operators, throttle
+from inbox.demo import demo_passwords_in_use
 from inbox.models import Operator, Role
 from inbox.runtime import Runtime
 from inbox.web.app import RuntimeDep
@@ -138,9 +139,11 @@ def operators_page(request: Request, rt: RuntimeDep, me: AdminDep) -> Response:
             for o in staff
             if (until := throttle.active_lock(session, [_login_subject(o.login)], now))
         }
+        demo = demo_passwords_in_use(session)
     return render(
         request, "admin_operators.html", me, section="operators", operators=staff,
         roles=list(ROLE_RANK), flash=request.session.pop("flash", None), locked=locked,
+        demo=demo,
     )  # fmt: skip
 
 
