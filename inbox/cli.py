@@ -139,6 +139,7 @@ def serve(
     from inbox.web.app import create_app
 
     settings = get_settings()
+    _runtime().dispose()  # a broken rules or profile file: one line and exit 2, not a traceback
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

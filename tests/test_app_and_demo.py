@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import timedelta
 
 import pytest
@@ -98,3 +99,31 @@ def test_the_server_warns_when_demo_passwords_are_in_use(
     [warning] = started_warnings()
     assert "are active: admin, svetlana, anna, ivan." in warning
     assert "otklik operator password LOGIN" in warning
+
+
+@pytest.mark.parametrize("broken", ["rules", "profile"])
+def test_serve_and_worker_refuse_broken_rules_in_one_line(tmp_path, broken: str) -> None:  # type: ignore[no-untyped-def]
+    """A typo in a rules file must stop the server with the file's name, not a traceback
+    (and must not leave a server half-started)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from inbox.config import Settings
+
+    rules = tmp_path / "rules"
+    shutil.copytree(Settings().rules_dir, rules, ignore=shutil.ignore_patterns("*.py"))
+    target = rules / ("response.yaml" if broken == "rules" else "agency.example.yaml")
+    target.write_text("rules: [unclosed\n", encoding="utf-8")
+    env = {
+        **os.environ, "OTKLIK_DATA_DIR": str(tmp_path / "data"), "OTKLIK_RULES_DIR": str(rules),
+        "OTKLIK_PROFILE": str(rules / "agency.example.yaml"), "OTKLIK_PORT": "0",
+    }  # fmt: skip
+    for command in ("serve", "worker"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "inbox.cli", command],
+            env=env, capture_output=True, timeout=60,
+        )  # fmt: skip
+        err = proc.stderr.decode()
+        assert proc.returncode == 2, (command, err)
+        assert "Traceback" not in err and target.name in err, (command, err)
