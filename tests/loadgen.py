@@ -37,88 +37,33 @@ def free_port() -> int:
 
 
 @dataclass
-class Server:
-    """``otklik serve`` on a free loopback port, with the given ``OTKLIK_*`` environment."""
-
-    env: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, wait: float = 60.0) -> None:
-        self.starts += 1
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "inbox.cli", "serve", "--port", str(self.port)],
-                env={**os.environ, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: see {self.log_path}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not start in {wait} s: see {self.log_path}")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handler runs, like a power cut or the OOM killer."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@dataclass
-class WorkerProcess:
-    """``otklik worker`` in a subprocess, with the given ``OTKLIK_*`` environment."""
+class _Child:
+    """An ``otklik`` sub-command in a subprocess with the given ``OTKLIK_*`` environment,
+    its output appended to ``log_path``."""
 
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
-    def start(self, wait: float = 60.0) -> None:
-        """Start it and wait for its loops to run (its start-up line in the log)."""
+    def _spawn(self, *args: str) -> int:
+        """Start ``otklik ARGS``; the log's size before it (where this run's lines begin)."""
         self.starts += 1
         with self.log_path.open("ab") as log:
             offset = log.tell()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "inbox.cli", "worker"],
+                [sys.executable, "-m", "inbox.cli", *args],
                 env={**os.environ, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited: see {self.log_path}")
-            with self.log_path.open("rb") as log:
-                log.seek(offset)
-                if b"worker: processing every" in log.read():
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"worker did not start in {wait} s: see {self.log_path}")
+        return offset
+
+    def _exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown handler runs."""
+        """SIGKILL: no shutdown handler runs, like a power cut or the OOM killer."""
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait()
@@ -135,6 +80,50 @@ class WorkerProcess:
                 self.kill()
                 return None
         return self.process.returncode
+
+
+@dataclass
+class Server(_Child):
+    """``otklik serve`` on a free loopback port."""
+
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: float = 60.0) -> None:
+        self._spawn("serve", "--port", str(self.port))
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self._exited():
+                raise RuntimeError(f"server exited: see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start in {wait} s: see {self.log_path}")
+
+
+@dataclass
+class WorkerProcess(_Child):
+    """``otklik worker``."""
+
+    def start(self, wait: float = 60.0) -> None:
+        """Start it and wait for its loops to run (its start-up line in the log)."""
+        offset = self._spawn("worker")
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self._exited():
+                raise RuntimeError(f"worker exited: see {self.log_path}")
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                if b"worker: processing every" in log.read():
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker did not start in {wait} s: see {self.log_path}")
 
 
 @dataclass
