@@ -138,17 +138,21 @@ def serve(
 
     from inbox.web.app import create_app
 
-    settings = get_settings()
-    _runtime().dispose()  # a broken rules or profile file: one line and exit 2, not a traceback
+    # Built here, not in the app's start-up: a broken rules or profile file is then one line
+    # and exit 2 (``_runtime``), not uvicorn's start-up traceback.
+    rt = _runtime()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        create_app(),
-        host=host or settings.host,
-        port=port or settings.port,
-        timeout_graceful_shutdown=5,  # open live-update streams must not hold a shutdown
-    )
+    try:
+        uvicorn.run(
+            create_app(rt),
+            host=host or rt.settings.host,
+            port=port or rt.settings.port,
+            timeout_graceful_shutdown=5,  # open live-update streams must not hold a shutdown
+        )
+    finally:
+        rt.dispose()
 
 
 @app.command("worker")
