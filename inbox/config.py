@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -11,6 +12,8 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+#: A web origin: scheme, host and an optional port, nothing else (no path, no wildcard).
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 RULES_DIR = PACKAGE_ROOT / "rules"
 
 
@@ -53,6 +56,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = []
     #: ``/docs``, ``/redoc`` and ``/openapi.json``: off unless ``OTKLIK_API_DOCS=on``.
     api_docs: bool = False
+    #: Sites (origins such as ``https://www.agency.example``, comma-separated) that may show
+    #: the web chat page ``/chat`` in an ``<iframe>``; empty: none, like every other page.
+    webchat_frame_ancestors: Annotated[list[str], NoDecode] = []
     host: str = "127.0.0.1"
     port: int = 8000
     #: How often the SLA scan runs, in seconds.
@@ -164,6 +170,18 @@ class Settings(BaseSettings):
                     f"{item!r} is not an IP address or a CIDR network (e.g. 10.0.0.0/8)"
                 ) from None
         return networks
+
+    @field_validator("webchat_frame_ancestors", mode="before")
+    @classmethod
+    def _comma_separated_origins(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        origins = [str(item).strip().rstrip("/") for item in items if str(item).strip()]
+        for origin in origins:
+            if not ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://www.agency.example")
+        return origins
 
     @field_validator("kb_dir", mode="before")
     @classmethod

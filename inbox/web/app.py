@@ -108,5 +108,5 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
             raise HTTPException(503, detail="database unavailable") from exc
         return {"status": "ok"}
 
-    add_security_headers(app)  # last: it wraps every other middleware
+    add_security_headers(app, settings)  # last: it wraps every other middleware
     return app

@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from inbox.config import Settings
 from inbox.demo import load_demo
 from inbox.models import Conversation
 from inbox.runtime import Runtime
@@ -118,6 +119,26 @@ def test_api_docs_are_off_unless_asked_for(rt: Runtime) -> None:
         assert [client.get(u).status_code for u in ("/docs", "/redoc", "/openapi.json")] == [
             200, 200, 200,
         ]  # fmt: skip
+
+
+@sqlite_only
+def test_only_the_listed_sites_may_frame_the_web_chat(rt: Runtime) -> None:
+    with TestClient(create_app(rt, start_scheduler=False)) as client:
+        chat = client.get("/chat")
+    assert chat.headers["x-frame-options"] == "DENY"  # by default nobody frames anything
+    assert "frame-ancestors 'none'" in chat.headers["content-security-policy"]
+    site = "https://www.agency.example"
+    settings = rt.settings.model_copy(update={"webchat_frame_ancestors": [site]})
+    embeddable = dataclasses.replace(rt, settings=settings)
+    with TestClient(create_app(embeddable, start_scheduler=False)) as client:
+        chat = client.get("/chat")
+        login = client.get("/ui/login")
+    assert chat.headers["content-security-policy"].endswith(f"frame-ancestors {site}")
+    assert "x-frame-options" not in chat.headers
+    assert login.headers["x-frame-options"] == "DENY"  # the operators' pages never
+    assert "frame-ancestors 'none'" in login.headers["content-security-policy"]
+    with pytest.raises(ValueError, match="not an origin"):
+        Settings(webchat_frame_ancestors="https://www.agency.example/chat")
 
 
 @pytest.fixture
