@@ -5,20 +5,37 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# What `make run` needs (the service alone) and what `make test` needs (+ the dev extra:
+# pytest, playwright, schemathesis, mypy, ruff, pip-audit); the second implies the first.
+RUN_STAMP := $(VENV)/.installed-run
+STAMP     := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest test-rasa system-deps demo clean audit
+.PHONY: install install-run run test lint typecheck pytest test-rasa system-deps demo clean audit
 
-$(STAMP): pyproject.toml constraints.txt
+# The venv, with pip and setuptools upgraded: the setuptools bundled with Python 3.11 (65.5)
+# has known vulnerabilities; constraints.txt pins the version.
+define make-venv
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt --upgrade setuptools
+endef
+
+$(RUN_STAMP): pyproject.toml constraints.txt
+	$(make-venv)
+	$(BIN)/python -m pip install -q -c constraints.txt -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(make-venv)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 install: $(STAMP)
 
-demo: install
+install-run: $(RUN_STAMP)
+
+demo: install-run
 	$(BIN)/otklik db upgrade
 	$(BIN)/otklik demo load
 

@@ -55,11 +55,20 @@ def _fail(message: str) -> typer.Exit:
 
 def _runtime():  # type: ignore[no-untyped-def]
     from inbox.runtime import build_runtime
+    from inbox.secret_key import SecretKeyError
 
     try:
         return build_runtime(get_settings())
-    except RulesFileError as exc:
+    except (RulesFileError, SecretKeyError) as exc:
         raise _fail(str(exc)) from None
+
+
+def _refuse_unsafe_settings(*, web: bool, host: str | None = None) -> None:
+    """Stop with one line and exit 2 on a setting no server may run with; log the warnings."""
+    from inbox.startup_checks import enforce
+
+    for refusal in enforce(get_settings(), web=web, host=host):
+        raise _fail(refusal)
 
 
 @db_app.command("upgrade")
@@ -137,19 +146,22 @@ def serve(
     import uvicorn
 
     from inbox.web.app import create_app
+    from inbox.web.proxies import uvicorn_proxy_options
 
-    # Built here, not in the app's start-up: a broken rules or profile file is then one line
-    # and exit 2 (``_runtime``), not uvicorn's start-up traceback.
-    rt = _runtime()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _refuse_unsafe_settings(web=True, host=host)
+    # Built here, not in the app's start-up: a broken rules or profile file is then one line
+    # and exit 2 (``_runtime``), not uvicorn's start-up traceback.
+    rt = _runtime()
     try:
         uvicorn.run(
             create_app(rt),
             host=host or rt.settings.host,
             port=port or rt.settings.port,
             timeout_graceful_shutdown=5,  # open live-update streams must not hold a shutdown
+            **uvicorn_proxy_options(rt.settings),
         )
     finally:
         rt.dispose()
@@ -168,6 +180,7 @@ def worker() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     install_log_filter()
+    _refuse_unsafe_settings(web=False)
     rt = _runtime()
     settings = rt.settings
     typer.echo(
@@ -182,10 +195,17 @@ def worker() -> None:
 
 
 def main() -> None:
+    from pydantic import ValidationError
+
+    from inbox.startup_checks import settings_error
+
     try:
         app()
     except RulesFileError as exc:
         typer.echo(f"otklik: {exc}", err=True)
+        sys.exit(2)
+    except ValidationError as exc:  # an OTKLIK_* variable that is not a valid value
+        typer.echo(f"otklik: {settings_error(exc)}", err=True)
         sys.exit(2)
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+#: A web origin: scheme, host and an optional port, nothing else (no path, no wildcard).
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 RULES_DIR = PACKAGE_ROOT / "rules"
 
 
@@ -29,8 +33,10 @@ class Settings(BaseSettings):
     #: Until it holds entries, the entries shipped in the package are read; the first edit in
     #: the admin UI copies them here (docs/knowledge-base.md, «Where the entries live»).
     kb_dir: Path | None = None
-    #: Secret used to sign sessions and CSRF tokens of the web UI.
-    secret_key: str = "change-me-in-production"
+    #: Secret used to sign sessions and CSRF tokens of the web UI. Empty: a random key is
+    #: generated once and kept in ``data_dir/secret_key`` (``inbox/secret_key.py``); set, it
+    #: must have 32+ characters (``otklik serve`` and ``otklik worker`` refuse shorter ones).
+    secret_key: str = ""
     #: Send the session cookie over HTTPS only (``Secure``). Off for the local demo on
     #: http://127.0.0.1; a deployment behind HTTPS must set ``OTKLIK_SECURE_COOKIES=true``.
     secure_cookies: bool = False
@@ -43,12 +49,25 @@ class Settings(BaseSettings):
     login_ip_max_failures: int = 20
     login_failure_window: int = 15 * 60
     login_lockout: int = 15 * 60
+    #: Addresses (IPs or CIDR networks, comma-separated) of the reverse proxies in front of
+    #: ``otklik serve``. Only a request from one of them may name its client in
+    #: ``X-Forwarded-For`` (and its scheme in ``X-Forwarded-Proto``); empty: nobody, and the
+    #: client address is the peer of the TCP connection (docs/deployment.md).
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    #: ``/docs``, ``/redoc`` and ``/openapi.json``: off unless ``OTKLIK_API_DOCS=on``.
+    api_docs: bool = False
+    #: Sites (origins such as ``https://www.agency.example``, comma-separated) that may show
+    #: the web chat page ``/chat`` in an ``<iframe>``; empty: none, like every other page.
+    webchat_frame_ancestors: Annotated[list[str], NoDecode] = []
     host: str = "127.0.0.1"
     port: int = 8000
     #: How often the SLA scan runs, in seconds.
     sla_scan_interval: int = 60
     #: Largest request body accepted (bytes); larger ones get 413.
     max_body_bytes: int = 1_048_576
+    #: Deepest nesting of arrays and objects accepted in a JSON body; deeper ones get 400
+    #: before any parser sees them (no platform sends more than a dozen levels).
+    max_json_depth: int = 64
     #: Per client address: webhooks (platforms send from few addresses, in bursts)...
     rate_limit_webhooks_per_second: float = 100.0
     rate_limit_webhooks_burst: int = 500
@@ -133,6 +152,36 @@ class Settings(BaseSettings):
     @property
     def email_enabled(self) -> bool:
         return bool(self.imap_host and self.smtp_host and self.email_from)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated_networks(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        networks = []
+        for item in (str(i).strip() for i in items):
+            if not item:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or a CIDR network (e.g. 10.0.0.0/8)"
+                ) from None
+        return networks
+
+    @field_validator("webchat_frame_ancestors", mode="before")
+    @classmethod
+    def _comma_separated_origins(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        origins = [str(item).strip().rstrip("/") for item in items if str(item).strip()]
+        for origin in origins:
+            if not ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://www.agency.example")
+        return origins
 
     @field_validator("kb_dir", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from inbox.clock import Clock, SystemClock
 from inbox.config import Settings
 from inbox.db import make_engine, session_factory
 from inbox.ingest import Inbox
+from inbox.secret_key import with_secret_key
 from knowledge_base.store import KnowledgeBaseProvider
 from rules.engine import ResponseRules
 from rules.moderation import Moderation
@@ -36,6 +37,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    settings = with_secret_key(settings)  # OTKLIK_SECRET_KEY, else the data directory's key
     engine = make_engine(settings.effective_database_url)
     factory = session_factory(engine)
     rules = ResponseRules.load(settings.rules_dir)

@@ -40,10 +40,21 @@ def run_sla_scan(runtime: Runtime) -> sla.ScanResult | None:
     return result
 
 
+def quiet_apscheduler() -> None:
+    """apscheduler logs two INFO lines for every run of every job ("Running job …", "… executed
+    successfully"): with the outbox job every second, that is most of the log. Its loggers go
+    to WARNING (missed runs and failing jobs still show), unless a logging configuration has
+    set their level already."""
+    logger = logging.getLogger("apscheduler")  # its children inherit the level
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
 def build_scheduler(runtime: Runtime, *, process_pending: bool = True) -> BackgroundScheduler:
     """The SLA scan and, unless ``process_pending`` is false (``otklik worker`` runs it in a
     loop of its own), the minutely ``process_pending``. Channels add their jobs
     (``bot.channels.add_jobs``)."""
+    quiet_apscheduler()
     scheduler = BackgroundScheduler(timezone="UTC")
     interval = runtime.settings.sla_scan_interval
     scheduler.add_job(

@@ -23,6 +23,7 @@ from bot.citizen.catalog import Catalog, load_catalog
 from bot.citizen.dialogue import BotContext, BotInput, Turn, load_state, save_state
 from bot.citizen.handlers import build_root
 from inbox import audit, workflow
+from inbox.bounded import INT64_MAX
 from inbox.clock import Clock
 from inbox.config import Settings
 from inbox.events import Channel, InboundEvent, Place
@@ -198,7 +199,7 @@ class CitizenBot:
         except ValueError:
             log.warning("malformed rating button %r", pressed)
             return []
-        if not 1 <= score <= 5:
+        if not 1 <= score <= 5 or not 0 < conversation_id <= INT64_MAX:  # a forged id: no 500
             return []
         now = self.clock.now()
         with self.factory() as session:

@@ -11,7 +11,11 @@ import hashlib
 import hmac
 from datetime import datetime
 
+from inbox.bounded import parse_bounded_int
+
 TIMESTAMP_HEADER = "X-Otklik-Timestamp"
+#: Unix seconds have 10 digits until the year 2286; anything longer is not a timestamp.
+MAX_TIMESTAMP = 10**11
 SIGNATURE_HEADER = "X-Otklik-Signature"
 
 
@@ -31,9 +35,8 @@ def check(
     """None when the request is genuine and fresh; otherwise why it is rejected."""
     if not timestamp or not signature:
         return "missing signature headers"
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
+    sent_at = parse_bounded_int(timestamp, high=MAX_TIMESTAMP)
+    if sent_at is None:  # bounded: a 400-digit number must not reach float arithmetic
         return f"timestamp is not Unix seconds: {timestamp[:40]!r}"
     if abs(now.timestamp() - sent_at) > max_skew:
         return f"stale timestamp: {sent_at}, now {int(now.timestamp())}"

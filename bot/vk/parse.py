@@ -184,7 +184,7 @@ def _button_id(payload: Any) -> str | None:
         return None
     try:
         data = json.loads(payload)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, a huge number, or nested too deeply
         return None
     button = data.get("id") if isinstance(data, dict) else None
     return str(button) if button is not None else None

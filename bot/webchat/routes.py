@@ -27,6 +27,7 @@ from bot.chats import citizen_bot
 from bot.citizen.payment import qr_png
 from bot.citizen.texts import BUTTON_WHILE_OPERATOR
 from bot.webchat import store
+from inbox.bounded import INT64_MAX, DbId
 from inbox.runtime import Runtime
 from inbox.web.processing import journal_only
 
@@ -120,7 +121,7 @@ async def post_message(
 
 @router.get("/api/chat/messages", response_model=list[store.ChatMessage])
 def get_messages(
-    request: Request, after: Annotated[int, Query(ge=0)] = 0
+    request: Request, after: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0
 ) -> list[store.ChatMessage]:
     session_id = _session_id(request)
     if session_id is None:
@@ -130,7 +131,7 @@ def get_messages(
 
 
 @router.get("/api/chat/qr/{message_id}.png")
-def payment_qr(request: Request, message_id: int) -> Response:
+def payment_qr(request: Request, message_id: DbId) -> Response:
     session_id = _session_id(request)
     link = (
         store.payment_link(_runtime(request).factory, session_id, message_id)

@@ -17,6 +17,8 @@ from inbox.config import get_settings
 from inbox.logging import install as install_log_filter
 from inbox.runtime import Runtime, build_runtime
 from inbox.scheduler import build_scheduler
+from inbox.web.api_docs import api_docs_options
+from inbox.web.headers import add_security_headers
 from inbox.web.limits import add_limits
 from inbox.web.processing import ProcessingExecutor
 
@@ -85,8 +87,9 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
             if runtime is None:
                 rt.dispose()
 
-    app = FastAPI(title="Otklik", lifespan=lifespan)
-    add_limits(app, runtime.settings if runtime else get_settings())
+    settings = runtime.settings if runtime else get_settings()
+    app = FastAPI(title="Otklik", lifespan=lifespan, **api_docs_options(settings))
+    add_limits(app, settings)
     if runtime is not None:
         app.state.runtime = runtime
         chats.answer_pending(app, runtime)  # also for an app driven without its lifespan
@@ -105,4 +108,5 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
             raise HTTPException(503, detail="database unavailable") from exc
         return {"status": "ok"}
 
+    add_security_headers(app, settings)  # last: it wraps every other middleware
     return app

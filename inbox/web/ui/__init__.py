@@ -13,12 +13,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from inbox.config import Settings
+from inbox.secret_key import effective_secret_key
 from inbox.web.ui.security import LoginRequired
 
 log = logging.getLogger(__name__)
-DEMO_SECRET = "change-me-in-production"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
 
 def install_ui(app: FastAPI, settings: Settings) -> None:
@@ -38,16 +37,11 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     )
     from inbox.web.ui.templating import render
 
-    if settings.secret_key == DEMO_SECRET:
-        log.warning("OTKLIK_SECRET_KEY is the demo value: anyone can forge sessions; set it")
-    if not settings.secure_cookies and settings.host not in LOOPBACK_HOSTS:
-        log.warning(
-            "OTKLIK_SECURE_COOKIES is off: the session cookie is also sent over plain HTTP; "
-            "set it when the UI is served over HTTPS"
-        )
+    # Unsafe settings (a published or short key, cookies without Secure on a public address)
+    # are refused or reported by ``otklik serve`` before it gets here: inbox/startup_checks.py.
     app.add_middleware(
         SessionMiddleware,
-        secret_key=settings.secret_key,
+        secret_key=effective_secret_key(settings),
         session_cookie="otklik_session",
         max_age=settings.session_max_age,
         same_site="lax",

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from inbox import audit, operators, throttle
+from inbox.bounded import DbId
 from inbox.demo import demo_passwords_in_use
 from inbox.models import Operator, Role
 from inbox.runtime import Runtime
@@ -51,6 +52,8 @@ def _check_yaml(text: str, real: Path, load: object) -> str | None:
             load(folder / real.name)  # type: ignore[operator]
         except RulesFileError as exc:
             return str(exc).replace(str(folder / real.name), real.name).replace(scratch, "")
+        except RecursionError:
+            return f"{real.name}: вложенность слишком глубокая"
     return None
 
 
@@ -186,7 +189,7 @@ def operator_update(
     request: Request,
     rt: RuntimeDep,
     me: AdminDep,
-    operator_id: int,
+    operator_id: DbId,
     role: Annotated[str, Form()],
     active: Annotated[str, Form()] = "",
 ) -> Response:
@@ -212,7 +215,7 @@ def operator_password_reset(
     request: Request,
     rt: RuntimeDep,
     me: AdminDep,
-    operator_id: int,
+    operator_id: DbId,
     password: Annotated[str, Form()],
 ) -> Response:
     """Set a new password (an operator forgot theirs): their sessions end, any login lock on
@@ -232,7 +235,7 @@ def operator_password_reset(
 
 
 @router.post("/admin/operators/{operator_id}/unlock")
-def operator_unlock(request: Request, rt: RuntimeDep, me: AdminDep, operator_id: int) -> Response:
+def operator_unlock(request: Request, rt: RuntimeDep, me: AdminDep, operator_id: DbId) -> Response:
     """Lift the lock that failed logins put on this login name (someone guessed at it)."""
     with rt.factory() as session:
         operator = _operator(session, operator_id)

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from inbox import audit, workflow
+from inbox.bounded import DbId
 from inbox.clock import as_utc
 from inbox.history import citizen_history
 from inbox.models import (
@@ -88,7 +89,7 @@ def fill_template(template_id: str, variables: dict[str, Any]) -> str:
 
 @router.get("/c/{conversation_id}")
 def conversation_page(
-    request: Request, rt: RuntimeDep, me: OperatorDep, conversation_id: int
+    request: Request, rt: RuntimeDep, me: OperatorDep, conversation_id: DbId
 ) -> Response:
     with rt.factory() as session:
         conversation = _load(session, conversation_id)
@@ -180,7 +181,7 @@ def _act(
 
 @router.post("/c/{conversation_id}/take")
 def take(
-    request: Request, rt: RuntimeDep, me: OperatorDep, conversation_id: int,
+    request: Request, rt: RuntimeDep, me: OperatorDep, conversation_id: DbId,
     version: VersionForm = None,
 ) -> Response:  # fmt: skip
     now = rt.clock.now()
@@ -196,8 +197,8 @@ def assign(
     request: Request,
     rt: RuntimeDep,
     me: OperatorDep,
-    conversation_id: int,
-    operator_id: Annotated[int, Form()],
+    conversation_id: DbId,
+    operator_id: Annotated[DbId, Form()],
     version: VersionForm = None,
 ) -> Response:
     if operator_id != me.id and not has_role(me, Role.supervisor):
@@ -215,7 +216,7 @@ def assign(
 
 @router.post("/c/{conversation_id}/to-bot")
 def to_bot(
-    request: Request, rt: RuntimeDep, me: OperatorDep, conversation_id: int,
+    request: Request, rt: RuntimeDep, me: OperatorDep, conversation_id: DbId,
     version: VersionForm = None,
 ) -> Response:  # fmt: skip
     now = rt.clock.now()
@@ -231,7 +232,7 @@ def close(
     request: Request,
     rt: RuntimeDep,
     me: OperatorDep,
-    conversation_id: int,
+    conversation_id: DbId,
     reason: Annotated[str, Form()] = "",
     version: VersionForm = None,
 ) -> Response:
@@ -248,7 +249,7 @@ def reply(
     request: Request,
     rt: RuntimeDep,
     me: OperatorDep,
-    conversation_id: int,
+    conversation_id: DbId,
     text: Annotated[str, Form()],
     mode: Annotated[str, Form()] = "default",
     version: VersionForm = None,
@@ -283,7 +284,7 @@ def add_note(
     request: Request,
     rt: RuntimeDep,
     me: OperatorDep,
-    conversation_id: int,
+    conversation_id: DbId,
     text: Annotated[str, Form()],
 ) -> Response:
     now = rt.clock.now()
@@ -301,8 +302,8 @@ def moderate(
     request: Request,
     rt: RuntimeDep,
     me: OperatorDep,
-    conversation_id: int,
-    message_id: int,
+    conversation_id: DbId,
+    message_id: DbId,
     action: Annotated[str, Form()],
     reason: Annotated[str, Form()],
 ) -> Response:
@@ -343,7 +344,7 @@ def moderate(
 
 @router.post("/c/{conversation_id}/retry/{message_id}")
 def retry(
-    request: Request, rt: RuntimeDep, me: OperatorDep, conversation_id: int, message_id: int
+    request: Request, rt: RuntimeDep, me: OperatorDep, conversation_id: DbId, message_id: DbId
 ) -> Response:
     with rt.factory() as session:
         message = session.get(Message, message_id)

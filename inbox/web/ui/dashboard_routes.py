@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from inbox import metrics
+from inbox.csv_safe import safe_row
 from inbox.runtime import Runtime
 from inbox.web.app import RuntimeDep
 from inbox.web.ui.charts import bar_chart
@@ -73,12 +74,12 @@ def dashboard_csv(rt: RuntimeDep, me: SupervisorDep, days: DaysQuery = 7) -> Res
          "response_minutes", "sla", "assignee"]
     )  # fmt: skip
     for r in rows:
-        writer.writerow(
+        writer.writerow(safe_row(
             [r.number, r.channel, r.kind, r.status, r.opened_at.isoformat(),
              r.due_at.isoformat() if r.due_at else "",
              r.first_response_at.isoformat() if r.first_response_at else "",
              "" if r.response_minutes is None else r.response_minutes, r.sla, r.assignee or ""]
-        )  # fmt: skip
+        ))  # fmt: skip
     return Response(
         "\ufeff" + buffer.getvalue(),
         media_type="text/csv; charset=utf-8",

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlmodel import col, func, select
 from starlette.concurrency import run_in_threadpool
 
+from inbox.bounded import DbId, parse_bounded_int
 from inbox.models import AuditEvent, Conversation, Message, Operator
 from inbox.queue import queue_query
 from inbox.runtime import Runtime
@@ -117,16 +118,23 @@ def _new_events(rt: Runtime, after: int) -> list[AuditEvent]:
         )
 
 
-@router.get("/events")
+@router.get("/events", response_model=None)
 async def events(
     request: Request,
     rt: RuntimeDep,
     me: OperatorDep,
-    after: Annotated[int | None, Query(ge=0)] = None,
-) -> StreamingResponse:
-    """Server-sent events: one ``audit`` event per inbox change since ``after``."""
+    after: Annotated[DbId | None, Query()] = None,
+) -> Response:
+    """Server-sent events: one ``audit`` event per inbox change since ``after`` (or since the
+    ``Last-Event-ID`` the browser sends when it reconnects)."""
     header = request.headers.get("last-event-id")
-    start = int(header) if header and header.isdigit() else after
+    start = after
+    if header:
+        start = parse_bounded_int(header)
+        if start is None:
+            return JSONResponse(
+                {"detail": "Last-Event-ID must be an event id (a whole number)"}, status_code=400
+            )
     if start is None:
         start = await run_in_threadpool(last_event_id, rt)
 

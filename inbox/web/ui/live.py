@@ -27,8 +27,9 @@ def serve_in_thread(app: FastAPI, timeout: float = 15.0) -> Iterator[str]:
     """Yield the base URL while the server runs; stop it (and open event streams) on exit."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
-    )
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1,
+        proxy_headers=False,  # as ``otklik serve`` without OTKLIK_TRUSTED_PROXIES
+    )  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

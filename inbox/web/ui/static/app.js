@@ -45,6 +45,11 @@
     });
   }
 
+  // The inbox filters apply as soon as one changes (no inline handlers: the CSP forbids them).
+  document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+    form.addEventListener("change", function () { form.submit(); });
+  });
+
   // «Вставить в ответ» and template buttons put their text into the reply box.
   document.addEventListener("click", function (e) {
     var button = e.target.closest("[data-fill]");
