@@ -14,6 +14,7 @@ from bot.phone.cli import phone_app
 from bot.telegram.cli import telegram_app
 from inbox.config import get_settings
 from inbox.events import Channel, PayloadError
+from inbox.journal_cli import journal_app
 from inbox.operators_cli import operator_app
 from knowledge_base.cli import kb_app, text_app
 from knowledge_base.rasa_cli import rasa_app
@@ -41,6 +42,7 @@ app.add_typer(rasa_app, name="rasa")
 app.add_typer(phone_app, name="phone")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(email_app, name="email")
+app.add_typer(journal_app, name="journal")
 
 
 @app.callback()
