@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from typing import Annotated
 
@@ -15,6 +14,8 @@ from bot.telegram.cli import telegram_app
 from inbox.config import get_settings
 from inbox.events import Channel, PayloadError
 from inbox.journal_cli import journal_app
+from inbox.logging import configure as configure_logging
+from inbox.logging import install as install_log_filter
 from inbox.operators_cli import operator_app
 from knowledge_base.cli import kb_app, text_app
 from knowledge_base.rasa_cli import rasa_app
@@ -48,6 +49,7 @@ app.add_typer(journal_app, name="journal")
 @app.callback()
 def _root() -> None:
     """Otklik: omnichannel contact centre for public agencies."""
+    install_log_filter()  # a command's warnings and tracebacks are masked too (inbox.logging)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -143,9 +145,7 @@ def serve(
     # Built here, not in the app's start-up: a broken rules or profile file is then one line
     # and exit 2 (``_runtime``), not uvicorn's start-up traceback.
     rt = _runtime()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     try:
         uvicorn.run(
             create_app(rt),
@@ -163,13 +163,9 @@ def worker() -> None:
     (with OTKLIK_PROCESSING=worker and OTKLIK_BACKGROUND=off for otklik serve)."""
     import asyncio
 
-    from inbox.logging import install as install_log_filter
     from inbox.worker import run_worker
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    install_log_filter()
+    configure_logging()
     rt = _runtime()
     settings = rt.settings
     typer.echo(
