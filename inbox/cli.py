@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from typing import Annotated
 
@@ -14,6 +13,9 @@ from bot.phone.cli import phone_app
 from bot.telegram.cli import telegram_app
 from inbox.config import get_settings
 from inbox.events import Channel, PayloadError
+from inbox.journal_cli import journal_app
+from inbox.logging import configure as configure_logging
+from inbox.logging import install as install_log_filter
 from inbox.operators_cli import operator_app
 from knowledge_base.cli import kb_app, text_app
 from knowledge_base.rasa_cli import rasa_app
@@ -41,11 +43,13 @@ app.add_typer(rasa_app, name="rasa")
 app.add_typer(phone_app, name="phone")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(email_app, name="email")
+app.add_typer(journal_app, name="journal")
 
 
 @app.callback()
 def _root() -> None:
     """Otklik: omnichannel contact centre for public agencies."""
+    install_log_filter()  # a command's warnings and tracebacks are masked too (inbox.logging)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -148,9 +152,7 @@ def serve(
     from inbox.web.app import create_app
     from inbox.web.proxies import uvicorn_proxy_options
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     _refuse_unsafe_settings(web=True, host=host)
     # Built here, not in the app's start-up: a broken rules or profile file is then one line
     # and exit 2 (``_runtime``), not uvicorn's start-up traceback.
@@ -173,13 +175,9 @@ def worker() -> None:
     (with OTKLIK_PROCESSING=worker and OTKLIK_BACKGROUND=off for otklik serve)."""
     import asyncio
 
-    from inbox.logging import install as install_log_filter
     from inbox.worker import run_worker
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    install_log_filter()
+    configure_logging()
     _refuse_unsafe_settings(web=False)
     rt = _runtime()
     settings = rt.settings

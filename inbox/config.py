@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     background: Literal["inline", "off"] = "inline"
     #: Seconds between two ``process_pending`` rounds of ``otklik worker`` that found nothing.
     pending_interval: float = 1.0
+    #: A journalled event whose processing failed this many times is set aside as failed:
+    #: listed for administrators (``/ui/admin/journal``, ``otklik journal failed``), not tried
+    #: again until one of them retries it (inbox/journal_failures.py).
+    journal_max_attempts: int = 5
+    #: Seconds a failing event waits before its third try; the wait doubles after each failure.
+    journal_retry_delay: float = 30.0
 
     @property
     def vk_enabled(self) -> bool:

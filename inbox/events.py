@@ -4,6 +4,10 @@ Adapters know their platform; the inbox and the rules do not. An adapter therefo
 platform facts the rules need (where the item was published, whether it is the agency's own,
 whether it replies to an official post, which explicit mentions it carries) in ``facts``.
 Deciding *whether* an item needs a response is left to ``rules``.
+
+Every model here cleans its strings before validation (``inbox.codepoints``): a lone surrogate
+or a NUL from any channel becomes U+FFFD, so what an adapter journals can always be stored and
+processed, on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from inbox.clock import as_utc
+from inbox.codepoints import StorableModel
 
 
 class Channel(StrEnum):
@@ -41,7 +46,11 @@ class Place(StrEnum):
     service = "service"  # joins, pins, call-ended, read receipts and other non-messages
 
 
-class Attachment(BaseModel):
+#: The longest author name or username kept (the length of the columns that store them).
+NAME_LENGTH = 255
+
+
+class Attachment(StorableModel):
     kind: str  # photo, document, voice, audio, video, sticker, link, recording...
     name: str | None = None
     mime_type: str | None = None
@@ -50,15 +59,22 @@ class Attachment(BaseModel):
     ref: str | None = None
 
 
-class Author(BaseModel):
+class Author(StorableModel):
     #: The author's id on the platform (Telegram user id, VK from_id, email address, phone number).
     external_id: str
     display_name: str | None = None
     username: str | None = None
     is_bot: bool = False
 
+    @field_validator("display_name", "username")
+    @classmethod
+    def _fits(cls, value: str | None) -> str | None:
+        """Cut to what the citizen and identity columns hold: PostgreSQL refuses longer
+        values, and an email's From name can be any length."""
+        return value[:NAME_LENGTH] if value else value
 
-class Facts(BaseModel):
+
+class Facts(StorableModel):
     """Platform facts the adapter observed; the rules decide from these and the text."""
 
     place: Place
@@ -78,7 +94,7 @@ class Facts(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-class InboundEvent(BaseModel):
+class InboundEvent(StorableModel):
     """One inbound item, whatever its channel."""
 
     channel: Channel

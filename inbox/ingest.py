@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 from inbox import audit, sla
 from inbox.clock import Clock, SystemClock, as_utc
 from inbox.events import InboundEvent
+from inbox.journal_failures import RetryPolicy, due_for_processing, record_failure
 from inbox.models import (
     OPEN_STATUSES,
     AuthorKind,
@@ -87,12 +88,16 @@ class Inbox:
         profile: AgencyProfile,
         moderation: Moderation,
         clock: Clock | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.factory = factory
         self.rules = rules
         self.profile = profile
         self.moderation = moderation
         self.clock = clock or SystemClock()
+        #: How often a failing event is tried before it is set aside (journal_failures).
+        self.retry_policy = retry_policy or RetryPolicy()
         self._after: dict[str, AfterProcessing] = {}
 
     def after_processing(self, channel: str, hook: AfterProcessing) -> None:
@@ -161,13 +166,8 @@ class Inbox:
                 return Finished(result, event, received_at)
         except Exception as exc:
             log.exception("processing inbound event %s failed", record_id)
-            with self.factory() as session:
-                session.execute(
-                    sa.update(InboundRecord)
-                    .where(col(InboundRecord.id) == record_id)
-                    .values(error=f"{type(exc).__name__}: {exc}"[:2000])
-                )
-                session.commit()
+            # counted on the row: backed off, set aside as failed after the last attempt
+            record_failure(self.factory, record_id, exc, self.clock.now(), self.retry_policy)
             raise
 
     def ingest(self, event: InboundEvent) -> tuple[Accepted, Processed | None]:
@@ -195,32 +195,43 @@ class Inbox:
         (``thread_turn``); a process that finds the turn taken leaves the thread's remaining
         events of this round to the process holding it (it has them in its own list, or the
         next round does). Only an event whose processing failed does not hold its thread up.
+
+        Events set aside as failed or backing off after a failure are not selected
+        (``inbox.journal_failures``), and failing events never starve the others: ``limit``
+        counts processed events; while fewer were processed, the scan goes on past the
+        batch (each event is tried at most once per call).
         """
         thread_key = InboundRecord.event["thread_key"].as_string()
-        with self.factory() as session:
-            rows = [
-                (row[0], row[1], row[2])
-                for row in session.execute(
-                    select(InboundRecord.id, InboundRecord.channel, thread_key)
-                    .where(col(InboundRecord.processed_at).is_(None))
-                    .order_by(col(InboundRecord.id))
-                    .limit(limit)
-                )
-            ]
+        due = due_for_processing(self.clock.now())
         done = 0
+        after = 0  # the scan's position: journal ids already looked at in this call
         busy: set[tuple[str, str]] = set()
-        for record_id, channel, thread in rows:
-            assert record_id is not None
-            thread_id = (channel, thread or "")
-            if thread_id in busy:
-                continue
-            with thread_turn(self.factory, *thread_id) as mine:
-                if not mine:  # another process is at this thread: the rest is its work
-                    busy.add(thread_id)
+        while True:
+            with self.factory() as session:
+                rows = [
+                    (row[0], row[1], row[2])
+                    for row in session.execute(
+                        select(InboundRecord.id, InboundRecord.channel, thread_key)
+                        .where(col(InboundRecord.processed_at).is_(None))
+                        .where(*due, col(InboundRecord.id) > after)
+                        .order_by(col(InboundRecord.id))
+                        .limit(limit)
+                    )
+                ]
+            for record_id, channel, thread in rows:
+                assert record_id is not None
+                after = record_id
+                thread_id = (channel, thread or "")
+                if thread_id in busy:
                     continue
-                if self._finish(record_id):
-                    done += 1
-        return done
+                with thread_turn(self.factory, *thread_id) as mine:
+                    if not mine:  # another process is at this thread: the rest is its work
+                        busy.add(thread_id)
+                        continue
+                    if self._finish(record_id):
+                        done += 1
+            if len(rows) < limit or done >= limit:
+                return done
 
     def _finish(self, record_id: int) -> bool:
         """Process one pending event and run its channel's hook; whether it was processed here."""

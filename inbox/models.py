@@ -39,6 +39,8 @@ OPEN_STATUSES = (
 #: Partial-index conditions (perf_0002); keep in step with OPEN_STATUSES / SlaClockStatus.
 _OPEN_SQL = "status IN ('new', 'bot', 'waiting_operator', 'answered')"
 _WARN_SQL = "status = 'running' AND warned_at IS NULL"
+#: Partial-index condition of failed journal rows still listed (journal_0005).
+_FAILED_SQL = "failed_at IS NOT NULL AND processed_at IS NULL AND dismissed_at IS NULL"
 
 
 class Direction(StrEnum):
@@ -71,7 +73,16 @@ class InboundRecord(SQLModel, table=True):
     """Every native event as received, stored before it is acknowledged (the inbound journal)."""
 
     __tablename__ = "inbound_event"
-    __table_args__ = (sa.UniqueConstraint("channel", "external_id", name="uq_inbound_channel_ext"),)
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "external_id", name="uq_inbound_channel_ext"),
+        # The administrators' list of failed events and the dashboard's count of them.
+        sa.Index(
+            "ix_inbound_failed",
+            "id",
+            postgresql_where=sa.text(_FAILED_SQL),
+            sqlite_where=sa.text(_FAILED_SQL),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=20)
@@ -80,8 +91,19 @@ class InboundRecord(SQLModel, table=True):
     #: The normalized event (JSON), from which processing can be redone after a crash.
     event: dict[str, Any] = _json()
     processed_at: datetime | None = _ts(index=True)
+    #: The last processing failure (personal data masked).
     error: str | None = None
     message_id: int | None = Field(default=None, foreign_key="message.id")
+    # Failing events (inbox/journal_failures.py): counted, backed off, then set aside.
+    #: Failed processing attempts (failures of the database itself are not counted).
+    attempts: int = 0
+    #: ``process_pending`` leaves the event alone until then (back-off after a failure).
+    retry_after: datetime | None = _ts()
+    #: Set aside after ``journal_max_attempts`` failures: no longer tried until an
+    #: administrator retries it (UI or ``otklik journal retry``).
+    failed_at: datetime | None = _ts()
+    #: An administrator dismissed the failed event: kept in the journal, no longer listed.
+    dismissed_at: datetime | None = _ts()
 
 
 class Citizen(SQLModel, table=True):

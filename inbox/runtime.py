@@ -12,6 +12,7 @@ from inbox.clock import Clock, SystemClock
 from inbox.config import Settings
 from inbox.db import make_engine, session_factory
 from inbox.ingest import Inbox
+from inbox.journal_failures import RetryPolicy
 from inbox.secret_key import with_secret_key
 from knowledge_base.store import KnowledgeBaseProvider
 from rules.engine import ResponseRules
@@ -44,6 +45,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     profile = load_profile(settings.profile)
     moderation = Moderation.load(settings.rules_dir)
     clock = clock or SystemClock()
-    inbox = Inbox(factory, rules, profile, moderation, clock)
+    retry_policy = RetryPolicy.from_settings(settings)
+    inbox = Inbox(factory, rules, profile, moderation, clock, retry_policy=retry_policy)
     kb = KnowledgeBaseProvider(settings.effective_kb_dir)  # loaded on first use
     return Runtime(settings, engine, factory, rules, profile, moderation, clock, inbox, kb)

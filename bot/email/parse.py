@@ -85,12 +85,16 @@ def raw_payload(raw: bytes) -> dict[str, str]:
     """The letter as received, for the journal: text if it is UTF-8 or ASCII, else base64.
 
     8-bit windows-1251 bodies are not valid UTF-8; stored as surrogate escapes they would be
-    rejected by PostgreSQL's JSON type, so such letters are kept byte-exact in base64.
+    rejected by PostgreSQL's JSON type, so such letters are kept byte-exact in base64, as are
+    letters with a NUL byte (the event's validators would replace it).
     """
     try:
-        return {"rfc822": raw.decode("utf-8")}
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:  # a NUL would be replaced (inbox.codepoints): keep bytes
         return {"rfc822_base64": base64.b64encode(raw).decode("ascii")}
+    return {"rfc822": text}
 
 
 def raw_bytes(raw: dict[str, Any]) -> bytes:

@@ -11,7 +11,9 @@ import re
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, HttpUrl, model_validator
+
+from inbox.codepoints import StorableModel
 
 
 class PhoneEventType(StrEnum):
@@ -25,7 +27,7 @@ class PhoneEventType(StrEnum):
 _DTMF = re.compile(r"^[0-9*#]{1,32}$")
 
 
-class PhoneEvent(BaseModel):
+class PhoneEvent(StorableModel):  # a lone surrogate or NUL becomes U+FFFD first
     model_config = ConfigDict(extra="forbid")
 
     event_id: str = Field(min_length=1, max_length=200, description="Unique per event; dedupe key")

@@ -17,6 +17,7 @@ from bot.telegram.pipeline import TelegramPipeline
 from bot.telegram.sender import TelegramSender
 from inbox.config import get_settings
 from inbox.events import PayloadError
+from inbox.logging import configure as configure_logging
 
 log = logging.getLogger(__name__)
 telegram_app = typer.Typer(help="Telegram bot: long polling, webhook.", no_args_is_help=True)
@@ -71,9 +72,7 @@ def poll_command() -> None:
     if not settings.telegram_token:
         typer.echo("otklik: set OTKLIK_TELEGRAM_TOKEN (the token from @BotFather)", err=True)
         raise typer.Exit(2)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     runtime = build_runtime(settings)
 
     async def run() -> None:

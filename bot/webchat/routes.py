@@ -21,13 +21,14 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from bot.chats import citizen_bot
 from bot.citizen.payment import qr_png
 from bot.citizen.texts import BUTTON_WHILE_OPERATOR
 from bot.webchat import store
 from inbox.bounded import INT64_MAX, DbId
+from inbox.codepoints import StorableModel
 from inbox.runtime import Runtime
 from inbox.web.processing import journal_only
 
@@ -39,7 +40,7 @@ _COOKIE_AGE = 30 * 24 * 3600
 UNAVAILABLE = "Сервис временно недоступен, попробуйте ещё раз"
 
 
-class ChatInput(BaseModel):
+class ChatInput(StorableModel):  # a lone surrogate becomes U+FFFD before any check
     text: str = Field(default="", max_length=4000)
     button: str | None = Field(default=None, max_length=64)
     label: str | None = Field(default=None, max_length=200)

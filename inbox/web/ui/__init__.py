@@ -34,6 +34,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
         conversation_routes,
         dashboard_routes,
         inbox_routes,
+        journal_routes,
     )
     from inbox.web.ui.templating import render
 
@@ -48,7 +49,10 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
         https_only=settings.secure_cookies,
     )
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    for module in (auth_routes, inbox_routes, conversation_routes, dashboard_routes, admin_routes):
+    for module in (
+        auth_routes, inbox_routes, conversation_routes, dashboard_routes, admin_routes,
+        journal_routes,
+    ):  # fmt: skip
         app.include_router(module.router, prefix="/ui")
     app.include_router(dashboard_routes.public_router)
     app.include_router(api_routes.router)

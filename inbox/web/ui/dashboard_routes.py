@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from inbox import metrics
+from inbox import journal_failures, metrics
 from inbox.csv_safe import safe_row
 from inbox.runtime import Runtime
 from inbox.web.app import RuntimeDep
@@ -40,6 +40,7 @@ def dashboard(request: Request, rt: RuntimeDep, me: SupervisorDep, days: DaysQue
         ratings = metrics.ratings(session, period)
         low_kb = metrics.low_rated_kb_answers(session, period)
         volume = metrics.volume_by_hour(session, period, rt.rules.calendar.timezone)
+        failed = journal_failures.count_failed(session)  # a partial index: cheap
     return render(
         request,
         "dashboard.html",
@@ -53,6 +54,7 @@ def dashboard(request: Request, rt: RuntimeDep, me: SupervisorDep, days: DaysQue
         load=load,
         ratings=ratings,
         low_kb=low_kb,
+        failed=failed,
         response_chart=bar_chart(times.histogram, title="Время до первого ответа"),
         volume_chart=bar_chart(
             [(f"{h:02d}", n) for h, n in enumerate(volume)],
