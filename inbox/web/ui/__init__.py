@@ -31,6 +31,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     from inbox.web.ui import (
         admin_routes,
         api_routes,
+        application_routes,
         auth_routes,
         conversation_routes,
         dashboard_routes,
@@ -54,7 +55,8 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
         https_only=settings.secure_cookies,
     )
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    for module in (auth_routes, inbox_routes, conversation_routes, dashboard_routes, admin_routes):
+    for module in (auth_routes, inbox_routes, conversation_routes, dashboard_routes, admin_routes,
+                   application_routes):  # fmt: skip
         app.include_router(module.router, prefix="/ui")
     app.include_router(dashboard_routes.public_router)
     app.include_router(api_routes.router)
