@@ -49,7 +49,7 @@ def load_application_rules(path: Path) -> ApplicationRules:
     return rules
 
 
-_cache: dict[Path, tuple[float, ApplicationRules]] = {}
+_cache: dict[Path, tuple[tuple[int, int], ApplicationRules]] = {}
 _lock = Lock()
 
 
@@ -58,7 +58,8 @@ def application_rules(rules_dir: Path) -> ApplicationRules:
     path = rules_dir / FILE_NAME
     if not path.exists():
         path = SHIPPED
-    mtime = path.stat().st_mtime
+    stat = path.stat()
+    mtime = (stat.st_mtime_ns, stat.st_size)
     with _lock:
         cached = _cache.get(path)
         if cached is not None and cached[0] == mtime:
