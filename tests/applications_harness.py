@@ -25,7 +25,9 @@ def make_application(
     citizen_name: str = "Анна",
     conversation_status: str = "bot",
 ) -> tuple[int, str, int]:
-    """An application with its conversation and citizen: (application id, number, conversation id)."""
+    """An application with its conversation and citizen.
+
+    Returns (application id, number, conversation id)."""
     now = created_at or rt.clock.now()
     with rt.factory() as session:
         citizen = Citizen(display_name=citizen_name, created_at=now)

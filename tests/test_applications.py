@@ -290,8 +290,10 @@ def test_list_filters_by_status_service_channel_dates_and_pages(
     # 23.11 00:30 in Moscow is still 22.11 in UTC: the day is the agency's.
     early = datetime(2026, 11, 22, 21, 30, tzinfo=UTC)
     a, _, _ = make_application(runtime, created_at=early)
-    b, _, _ = make_application(runtime, channel="vk", thread_key="vk:1", service="garbage",
-                               title="Вывоз мусора", created_at=early - timedelta(hours=1))  # fmt: skip
+    b, _, _ = make_application(
+        runtime, channel="vk", thread_key="vk:1", service="garbage", title="Вывоз мусора",
+        created_at=early - timedelta(hours=1),
+    )  # fmt: skip
     c, _, _ = make_application(runtime, channel="webchat", thread_key="web:x", status="done")
     rules = ApplicationRules()
     now = clock.now()

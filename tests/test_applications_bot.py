@@ -66,8 +66,10 @@ async def test_telegram_citizen_is_told_of_each_change_once_and_sees_the_history
 ) -> None:
     number = await submit_in_telegram(chat)
     token = make_token(runtime, "backoffice", "applications:write")
-    work = await api_status(chat.app, token, number, status="in_progress",
-                            expected_date="2026-12-01", comment="Бригада приедет в среду.")  # fmt: skip
+    work = await api_status(
+        chat.app, token, number, status="in_progress", expected_date="2026-12-01",
+        comment="Бригада приедет в среду.",
+    )  # fmt: skip
     assert work.status_code == 201
     refused = await api_status(
         chat.app, token, number, status="refused", reason="Этот столб меняют весной.",

@@ -80,7 +80,8 @@ def test_set_status_records_the_system_user_and_queues_the_citizens_message(rt: 
     ("args", "error"),
     [
         (["З-2026-999999", "done"], "otklik: no application З-2026-999999\n"),
-        (["nonsense", "done"], "otklik: not an application number: 'nonsense' (like З-2026-000042)\n"),
+        (["nonsense", "done"],
+         "otklik: not an application number: 'nonsense' (like З-2026-000042)\n"),
         (["{number}", "refused"], "otklik: Напишите причину отказа: почему сейчас нельзя.\n"),
         (["{number}", "in_progress", "--expected-date", "31.12.2026"],
          "otklik: --expected-date: a date as YYYY-MM-DD, got '31.12.2026'\n"),
