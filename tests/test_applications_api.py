@@ -387,3 +387,41 @@ def test_nothing_is_created_by_reads(client: TestClient, runtime: Runtime) -> No
         client.get(f"{BASE}/{number}", headers=bearer(token))
     with runtime.factory() as session:
         assert session.exec(select(col(Message.id))).all() == []
+
+
+def test_fuzzed_requests_with_a_valid_token_never_get_a_5xx_and_match_the_schema(
+    runtime: Runtime,
+) -> None:
+    """Schemathesis over ``/api/v1`` with a live write token (the app-wide fuzz test calls it
+    without one, so it sees the 401s only)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from schemathesis import checks
+
+    for i in range(3):
+        make_application(runtime, thread_key=f"tg:{i}", status=["submitted", "done", "refused"][i])
+    token = make_token(runtime, "fuzz", "applications:write")
+    runtime.settings.api_rate_burst = 100_000
+    app = create_app(runtime, start_scheduler=False)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operations = [
+        result.ok()
+        for result in schema.get_all_operations()
+        if result.ok().path.startswith("/api/v1/")
+    ]
+    assert len(operations) == 4
+    seen: set[str] = set()
+
+    @settings(max_examples=40 * len(operations), deadline=None,
+              suppress_health_check=list(HealthCheck), database=None)  # fmt: skip
+    @given(case=st.one_of([op.as_strategy() for op in operations]))
+    def run(case: schemathesis.Case) -> None:
+        seen.add(f"{case.method} {case.path}")
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {token}"},
+            checks=[checks.not_a_server_error, checks.response_schema_conformance],
+        )
+
+    run()
+    assert len(seen) == 4
