@@ -59,7 +59,7 @@ MAX_YEARS_AHEAD = 5
 PURPOSE = "application_status"
 
 #: «З-2026-000042», also «Z-2026-000042» or «3-2026-42» (ASCII for back-office systems).
-_NUMBER = re.compile(r"^\s*[ЗзZz3]\s*-?\s*(\d{4})\s*-?\s*(\d{1,6})\s*$")
+_NUMBER = re.compile(r"^\s*[ЗзZz3]\s*-?\s*(\d{4})\s*-?\s*(\d{1,9})\s*$")
 #: Characters refused in what people type for the citizen: controls (except new lines and
 #: tabs), direction overrides and isolates that can make text read other than it is stored.
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

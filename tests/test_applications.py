@@ -323,7 +323,8 @@ def test_list_filters_by_status_service_channel_dates_and_pages(
 def test_numbers_are_read_loosely_and_refused_when_they_are_not_numbers() -> None:
     assert applications.normalize_number("Z-2026-42") == "З-2026-000042"
     assert applications.normalize_number(" з 2026 000042 ") == "З-2026-000042"
-    for bad in ("З-2026-9999999", "2026-000042", "З-20-1", "З-2026-1" + "0" * 100, ""):
+    assert applications.normalize_number("З-2026-1000000") == "З-2026-1000000"  # past a million
+    for bad in ("З-2026-9999999999", "2026-000042", "З-20-1", "З-2026-1" + "0" * 100, ""):
         assert applications.normalize_number(bad) is None
 
 

@@ -27,7 +27,7 @@ from inbox.models import Application
 router = Router("status")
 
 #: «З-2026-000042», also typed loosely: «з 2026 42», «3-2026-000042» (a digit for the letter).
-NUMBER = r"(?<!\w)[ЗзZz3]\s*-?\s*(\d{4})\s*-?\s*(\d{1,6})(?!\d)"
+NUMBER = r"(?<!\w)[ЗзZz3]\s*-?\s*(\d{4})\s*-?\s*(\d{1,9})(?!\d)"
 
 
 def _find_number(text: str) -> str | None:
