@@ -11,6 +11,7 @@ import typer
 from bot.email.cli import email_app
 from bot.phone.cli import phone_app
 from bot.telegram.cli import telegram_app
+from inbox.application_cli import application_app, token_app
 from inbox.config import get_settings
 from inbox.events import Channel, PayloadError
 from inbox.journal_cli import journal_app
@@ -37,6 +38,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(sla_app, name="sla")
 app.add_typer(demo_app, name="demo")
 app.add_typer(operator_app, name="operator")
+app.add_typer(application_app, name="application")
+app.add_typer(token_app, name="token")
 app.add_typer(kb_app, name="kb")
 app.add_typer(text_app, name="text")
 app.add_typer(rasa_app, name="rasa")

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     ]  # fmt: skip
     rate_limit_public_per_second: float = 5.0
     rate_limit_public_burst: int = 60
+    #: The back-office API (docs/api.md): requests per second and burst per API token...
+    api_rate_per_second: float = 10.0
+    api_rate_burst: int = 100
+    #: ...and failed authentications per client address before it gets 429 for a while.
+    api_auth_failures_per_second: float = 0.2
+    api_auth_failures_burst: int = 20
     #: Telegram bot token from @BotFather; empty means the Telegram adapter is off.
     telegram_token: str = ""
     #: The secret given to setWebhook; Telegram sends it in X-Telegram-Bot-Api-Secret-Token.

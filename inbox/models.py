@@ -6,7 +6,7 @@ conversations with messages, and the SLA as its own record attached to a convers
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -301,7 +301,13 @@ class Rating(SQLModel, table=True):
 
 
 class Application(SQLModel, table=True):
-    """An application (заявление) a citizen submitted through the bot, tracked by number."""
+    """An application (заявление) a citizen submitted through the bot, tracked by number.
+
+    Its status is changed by the agency (``inbox/applications.py``: operators in the UI, the
+    back-office API, the CLI); every change is an ``ApplicationStatusChange`` row.
+    """
+
+    __table_args__ = (sa.Index("ix_application_status_created", "status", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     number: str | None = Field(default=None, max_length=32, unique=True)
@@ -309,9 +315,77 @@ class Application(SQLModel, table=True):
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
     service: str = Field(max_length=100)
     fields: dict[str, Any] = _json()
+    #: ``inbox.application_status.ApplicationStatus``.
     status: str = Field(default="submitted", max_length=30)
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
+    #: The date the agency gave with the current status: when the work should be done (in
+    #: work), or when it becomes possible (refused for now: «why not now and when»).
+    expected_date: date | None = None
+    #: Optimistic lock counter, bumped on every status change (a stale form is refused).
+    version: int = 1
+
+
+class ApplicationStatusChange(SQLModel, table=True):
+    """One change of an application's status: who, when, from → to, and what was said.
+
+    ``comment`` and ``reason`` are for the citizen (they go into the notification and the
+    bot's status answer); ``internal_note`` never leaves the agency. ``message_id`` is the
+    citizen's notification in the outbox, written in the same transaction (unique: one
+    message per change). A back-office retry carries the same idempotency key and finds
+    this row instead of changing the status again (unique per API token).
+    """
+
+    __tablename__ = "application_status_change"
+    __table_args__ = (
+        sa.Index("ix_application_status_change_app", "application_id", "id"),
+        sa.UniqueConstraint(
+            "api_token_id", "idempotency_key", name="uq_application_status_change_idempotency"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id")
+    from_status: str = Field(max_length=30)
+    to_status: str = Field(max_length=30)
+    changed_at: datetime = _ts(nullable=False)
+    #: ``operator`` (the web UI), ``api`` (a back-office system's token) or ``cli``.
+    actor_kind: str = Field(max_length=20)
+    #: The operator's login, the API token's name or the command line's system user.
+    actor: str = Field(max_length=100)
+    operator_id: int | None = Field(default=None, foreign_key="operator.id")
+    api_token_id: int | None = Field(default=None, foreign_key="api_token.id")
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    #: Why it is refused (refused only).
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    expected_date: date | None = None
+    internal_note: str | None = Field(default=None, sa_type=sa.Text)
+    message_id: int | None = Field(default=None, foreign_key="message.id", unique=True)
+    idempotency_key: str | None = Field(default=None, max_length=100)
+    #: A digest of the request that carried ``idempotency_key``: the same key with another
+    #: request is refused rather than answered with this change.
+    request_hash: str | None = Field(default=None, max_length=64)
+
+
+class ApiToken(SQLModel, table=True):
+    """A token of the agency's back-office system for ``/api/v1`` (``inbox/api_tokens.py``).
+
+    Only the SHA-256 of the token is stored; the token itself is shown once, when created.
+    """
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    #: The token's first characters, so that people can tell tokens apart in lists.
+    prefix: str = Field(max_length=16)
+    #: Space-separated scopes, e.g. ``applications:read applications:write``.
+    scopes: str = Field(max_length=200)
+    created_at: datetime = _ts(nullable=False)
+    created_by: str = Field(max_length=100)
+    revoked_at: datetime | None = _ts()
+    last_used_at: datetime | None = _ts()
 
 
 class LoginThrottle(SQLModel, table=True):

@@ -70,6 +70,57 @@ def _history(rt, clock: FrozenClock) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(Outbox(rt.factory, rt.clock, {"telegram": sent, "vk": sent}).deliver_once())
 
 
+def _applications(rt, clock: FrozenClock) -> None:  # type: ignore[no-untyped-def]
+    """Applications as the bot leaves them in the demo's private dialogues, some moved on."""
+    from datetime import timedelta as days
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import col, select
+
+    from inbox.applications import Actor, ChangeRequest, application_number, change_status
+    from inbox.models import Application
+
+    zone = ZoneInfo(rt.rules.calendar.timezone)
+    forms = [
+        ("lighting", "Уличное освещение", "ул. Ленина, д. 5", "Не горит фонарь у подъезда"),
+        ("roads", "Ремонт дорог и тротуаров", "пр. Мира, д. 12", "Яма на тротуаре"),
+        ("garbage", "Вывоз мусора", "ул. Садовая, д. 3", "Третий день не вывозят мусор"),
+        ("yard", "Благоустройство двора", "ул. Лесная, д. 8", "Сломаны качели"),
+    ]
+    with rt.factory() as session:
+        private = session.exec(
+            select(Conversation)
+            .where(Conversation.is_public == False)  # noqa: E712
+            .where(col(Conversation.channel).in_(["telegram", "vk", "webchat"]))
+        ).all()[: len(forms)]
+        ids = []
+        for index, (conversation, (service, title, address, what)) in enumerate(
+            zip(private, forms, strict=False)
+        ):
+            made = clock.now() - days(days=40 if index == 3 else index)
+            application = Application(
+                citizen_id=conversation.citizen_id, conversation_id=conversation.id,
+                service=service, created_at=made, updated_at=made,
+                fields={"service": service, "service_title": title, "address": address,
+                        "description": what, "phone": "+79001234567"},
+            )  # fmt: skip
+            session.add(application)
+            session.flush()
+            application.number = application_number(made.year, application.id)
+            ids.append(application.id)
+        session.commit()
+    today = clock.now().astimezone(zone).date()
+    moves = [
+        (ids[1], ChangeRequest("in_progress", "Бригада приедет в среду.", None,
+                               today + days(days=5))),
+        (ids[2], ChangeRequest("info_needed", "Пришлите фото контейнерной площадки.")),
+    ]  # fmt: skip
+    for application_id, request in moves:
+        with rt.factory() as session:
+            change_status(session, application_id, request, Actor.cli("demo"), clock.now(), zone)
+            session.commit()
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     data = Path(tempfile.mkdtemp(prefix="otklik-shots-"))
@@ -84,6 +135,7 @@ def main() -> None:
     rt = build_runtime(settings, clock=clock)
     load_demo(rt)
     _history(rt, clock)
+    _applications(rt, clock)
     clock.advance(timedelta(minutes=5))
     from inbox.scheduler import run_sla_scan
 
@@ -108,6 +160,21 @@ def main() -> None:
         page.screenshot(path=str(OUT / "admin-rules-rejected.png"), full_page=False)
         page.goto(f"{base}/public/ratings")
         page.screenshot(path=str(OUT / "public-ratings.png"), full_page=True)
+        page.goto(f"{base}/ui/applications")
+        page.screenshot(path=str(OUT / "applications.png"), full_page=True)
+        page.click("table.applications tbody tr:last-child a")
+        page.select_option("select[name=status]", "refused")
+        page.fill("textarea[name=reason]", "Этот фонарь заменят вместе со всей линией весной.")
+        page.fill(
+            "input[name=expected_date]", (clock.now() + timedelta(days=150)).strftime("%Y-%m-%d")
+        )
+        page.wait_for_selector(".app-preview .app-message")
+        page.screenshot(path=str(OUT / "application.png"), full_page=True)
+        page.goto(f"{base}/ui/admin/tokens")
+        page.fill("input[name=name]", "1С-документооборот")
+        page.check("input[value='applications:write']")
+        page.click("button.primary")
+        page.screenshot(path=str(OUT / "admin-tokens.png"), full_page=False)
         browser.close()
     rt.dispose()
     print(f"screenshots in {OUT}")

@@ -82,6 +82,13 @@ def test_button_ids_fit_telegram_callback_data() -> None:
         + [f"fee:{f.id}" for f in catalog.fees]
         + list(LABELS)
     )
+    # The status news buttons carry the longest number there can be (the number's own limit).
+    from inbox.application_texts import notice_buttons
+
+    longest = "З-9999-999999"
+    ids += [
+        b["id"] for s in ("info_needed", "done") for row in notice_buttons(longest, s) for b in row
+    ]
     assert all(len(i.encode()) <= 64 for i in ids)
 
 

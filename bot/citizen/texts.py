@@ -104,12 +104,13 @@ STATUS_NOT_FOUND = (
     "Не нашёл среди ваших заявлений заявление с номером {number}. "
     "Проверьте номер: он выглядит так: З-2026-000042."
 )
-STATUS_LABELS = {
-    "submitted": "принято, ждёт рассмотрения",
-    "in_progress": "в работе",
-    "done": "выполнено",
-    "rejected": "отклонено (причину сообщит оператор)",
-}
+#: The status labels and the history lines are in ``inbox.application_texts`` (the agency's
+#: notifications use them too). «Отправить сведения» under a «more information needed» notice:
+SEND_INFO_LABEL = "Отправить сведения"
+STATUS_SEND_INFO = (
+    "Напишите сведения по заявлению {number} одним сообщением. "
+    "Можно приложить фото или файл. Их получит оператор и ответит здесь же."
+)
 
 PAY_PICK = "Выберите, за что платите."
 PAY_LINK = (

@@ -98,6 +98,9 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
     from inbox.web.ui import install_ui
 
     install_ui(app, runtime.settings if runtime else get_settings())
+    from inbox.web.api import applications as applications_api
+
+    app.include_router(applications_api.router)
 
     @app.get("/healthz")
     def healthz(rt: RuntimeDep) -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""Submitting an application (заявление): kind, address, description, phone, confirmation."""
+"""Submitting an application (заявление): kind, address, description, phone, confirmation.
+
+``application_number`` (re-exported here) comes from ``inbox.applications``, where the
+agency's side of the lifecycle lives."""
 
 from __future__ import annotations
 
@@ -10,16 +13,12 @@ from bot.citizen import texts
 from bot.citizen.dialogue import Turn
 from bot.citizen.router import Router, button, has_text, step
 from inbox import audit
+from inbox.applications import application_number
 from inbox.models import Application
 
 router = Router("application")
 
 _NON_DIGITS = re.compile(r"[\s()\-.]")
-
-
-def application_number(year: int, application_id: int) -> str:
-    """``З-2026-000042``: the year of submission and the row id."""
-    return f"З-{year}-{application_id:06d}"
 
 
 def normalize_phone(text: str) -> str | None:

@@ -1,22 +1,33 @@
-"""Tracking an application's status by its number (typed, or picked from the citizen's own)."""
+"""Tracking an application's status by its number (typed, or picked from the citizen's own).
+
+The answer shows the status and its history: each change the agency made, with the
+comment the citizen may read and, for a refusal, why and when it becomes possible
+(``inbox.application_texts``). Internal notes and who made a change are never shown.
+The «Отправить сведения» button under a «more information needed» notice hands the dialogue
+to an operator, who receives the citizen's answer.
+"""
 
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
 from bot.citizen import texts
 from bot.citizen.dialogue import Turn
-from bot.citizen.handlers.application import application_number, citizen_applications
+from bot.citizen.handlers.application import citizen_applications
 from bot.citizen.router import Router, button, has_text, step, typed
+from inbox.application_status import ApplicationStatus
+from inbox.application_texts import CITIZEN_LABELS, INFO_BUTTON, HistoryItem, history_lines
+from inbox.applications import application_number, history
 from inbox.clock import as_utc
 from inbox.models import Application
 
 router = Router("status")
 
 #: «З-2026-000042», also typed loosely: «з 2026 42», «3-2026-000042» (a digit for the letter).
-NUMBER = r"(?<!\w)[ЗзZz3]\s*-?\s*(\d{4})\s*-?\s*(\d{1,6})(?!\d)"
+NUMBER = r"(?<!\w)[ЗзZz3]\s*-?\s*(\d{4})\s*-?\s*(\d{1,9})(?!\d)"
 
 
 def _find_number(text: str) -> str | None:
@@ -42,6 +53,21 @@ def picked(turn: Turn) -> None:
     _answer(turn, turn.input.button.removeprefix(texts.STATUS_PREFIX))
 
 
+@router.on(button(INFO_BUTTON))
+def send_information(turn: Turn) -> None:
+    """«Отправить сведения»: an operator takes the dialogue and gets what the citizen writes."""
+    assert turn.input.button is not None
+    number = turn.input.button.removeprefix(INFO_BUTTON)
+    application = _own(turn, number)
+    if application is None or application.status != ApplicationStatus.info_needed.value:
+        _answer(turn, number)
+        return
+    # The application's number, not the appeal's: it is the one the citizen knows. (It is an
+    # existing application's number here, so there is nothing left for handoff to format.)
+    text = texts.STATUS_SEND_INFO.format(number=application.number)
+    turn.handoff(f"сведения по заявлению {application.number}", text)
+
+
 @router.on(typed(NUMBER))
 def typed_number(turn: Turn) -> None:
     number = _find_number(turn.input.text)
@@ -54,20 +80,40 @@ def not_a_number(turn: Turn) -> None:
     turn.ask("status", texts.STATUS_PROMPT, texts.BACK)
 
 
-def _answer(turn: Turn, number: str) -> None:
+def _own(turn: Turn, number: str) -> Application | None:
     """Only the citizen's own applications are shown (personal data, 152-ФЗ)."""
-    application = turn.session.exec(
+    return turn.session.exec(
         select(Application)
-        .where(Application.number == number)
+        .where(Application.number == number[:32])
         .where(Application.citizen_id == turn.conversation.citizen_id)
     ).first()
+
+
+def _answer(turn: Turn, number: str) -> None:
+    application = _own(turn, number)
     if application is None:
-        turn.ask("status", texts.STATUS_NOT_FOUND.format(number=number), texts.BACK)
+        turn.ask("status", texts.STATUS_NOT_FOUND.format(number=number[:32]), texts.BACK)
         return
-    text = texts.STATUS_FOUND.format(
+    assert application.id is not None
+    zone = ZoneInfo(turn.context.rules.calendar.timezone)
+    head = texts.STATUS_FOUND.format(
         number=application.number,
         service=application.fields.get("service_title") or application.service,
-        created=as_utc(application.created_at).strftime("%d.%m.%Y"),
-        status=texts.STATUS_LABELS.get(application.status, application.status),
+        created=as_utc(application.created_at).astimezone(zone).strftime("%d.%m.%Y"),
+        status=CITIZEN_LABELS.get(application.status, application.status),
     )
-    turn.ask(None, text, texts.AFTER_ANSWER)
+    changes = [
+        HistoryItem(c.changed_at, c.to_status, c.comment, c.reason, c.expected_date)
+        for c in history(turn.session, application.id)
+    ]
+    if changes:
+        submitted = as_utc(application.created_at).astimezone(zone).date()
+        lines = history_lines(submitted, changes, lambda at: as_utc(at).astimezone(zone).date())
+        head = "\n".join([head, *lines])
+    buttons = texts.AFTER_ANSWER
+    if application.status == ApplicationStatus.info_needed.value:
+        buttons = [
+            [{"id": f"{INFO_BUTTON}{application.number}", "text": texts.SEND_INFO_LABEL}],
+            *texts.AFTER_ANSWER,
+        ]
+    turn.ask(None, head, buttons)

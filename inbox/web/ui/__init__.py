@@ -30,6 +30,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     from inbox.web.ui import (
         admin_routes,
         api_routes,
+        application_routes,
         auth_routes,
         conversation_routes,
         dashboard_routes,
@@ -51,7 +52,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     for module in (
         auth_routes, inbox_routes, conversation_routes, dashboard_routes, admin_routes,
-        journal_routes,
+        journal_routes, application_routes,
     ):  # fmt: skip
         app.include_router(module.router, prefix="/ui")
     app.include_router(dashboard_routes.public_router)
