@@ -188,3 +188,25 @@ def test_kb_template_with_every_value_is_ready() -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Ответим до 12.03.2026." in result.output
+
+
+def test_hard_to_read_why_and_when_fail_naming_the_field(tmp_path: Path) -> None:
+    entries = write_entries(
+        tmp_path / "entries",
+        GOOD_ENTRY + f"  cannot_because: {HEAVY_ANSWER}\n  available_when: {HEAVY_ANSWER}\n",
+    )
+    problems = [str(p) for p in check_knowledge_base(entries, heldout_file=None).problems]
+    assert any(
+        p.startswith("water.yaml: test-water: cannot_because: Текст сложный") for p in problems
+    )
+    assert any(
+        p.startswith("water.yaml: test-water: available_when: Текст сложный") for p in problems
+    )
+
+
+def test_when_without_why_is_reported(tmp_path: Path) -> None:
+    entries = write_entries(tmp_path / "entries", GOOD_ENTRY + "  available_when: Завтра.\n")
+    problems = [str(p) for p in check_knowledge_base(entries, heldout_file=None).problems]
+    assert problems == [
+        "water.yaml: test-water: available_when without cannot_because: say why first"
+    ]
