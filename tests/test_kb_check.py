@@ -210,3 +210,18 @@ def test_when_without_why_is_reported(tmp_path: Path) -> None:
     assert problems == [
         "water.yaml: test-water: available_when without cannot_because: say why first"
     ]
+
+
+def test_short_answer_needs_a_sentence_the_phone_robot_can_say(tmp_path: Path) -> None:
+    only_invitation = "Напишите нам в личные сообщения адрес, и мы назовём точную дату."
+    entries = write_entries(
+        tmp_path / "entries",
+        GOOD_ENTRY.replace(
+            "Воду дадут завтра. Напишите нам в личные сообщения адрес.", only_invitation
+        ),
+    )
+    problems = [str(p) for p in check_knowledge_base(entries, heldout_file=None).problems]
+    assert problems == [
+        "water.yaml: test-water: short_answer: give the answer in a sentence of its own, without "
+        "«личные»: the phone robot leaves out sentences about private messages"
+    ]
