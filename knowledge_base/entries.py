@@ -39,12 +39,23 @@ class KBEntry(BaseModel):
     def source(self) -> Path | None:
         return self._source
 
+    @property
+    def why_and_when(self) -> str:
+        """Why the need cannot be met now and when it will be, as one text (empty if it can)."""
+        return " ".join(text.strip() for text in (self.cannot_because, self.available_when) if text)
+
     @field_validator("id", "question", "short_answer", "full_answer", "department", "topic")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    @field_validator("cannot_because", "available_when")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        """An empty «why» or «when» (a cleared form field) means there is none."""
+        return value.strip() or None if value is not None else None
 
 
 class KBLoadError(ValueError):

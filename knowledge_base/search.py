@@ -223,12 +223,13 @@ class KnowledgeBase:
         #: A gram no phrasing has is as rare as can be (it lowers the query's similarity).
         self._unseen_gram_idf = math.log(1 + n) + 1
         self._phrases: list[_Phrase] = []
-        self._gram_postings: dict[str, list[int]] = defaultdict(list)
+        #: gram → (phrase index, the gram's weight in that phrase): one pass per query gram.
+        self._gram_postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for index, text, grams in raw:
             vector = self._weigh(grams)
             self._phrases.append(_Phrase(index, text, vector))
-            for gram in vector:
-                self._gram_postings[gram].append(len(self._phrases) - 1)
+            for gram, weight in vector.items():
+                self._gram_postings[gram].append((len(self._phrases) - 1, weight))
 
     def _weigh(self, grams: Counter[str]) -> dict[str, float]:
         unseen = self._unseen_gram_idf
@@ -257,8 +258,10 @@ class KnowledgeBase:
         # A number the index never saw («дом 14») is not a topic word.
         query_terms = {t for t in terms if t in self._idf or not t.isdigit()}
         query_weight = sum(self._idf.get(t, self._max_idf) for t in query_terms)
-        hits: list[Hit] = []
         cfg = self.config
+        # Score every candidate with plain floats; only the top k become Hit objects (with a
+        # few hundred entries nearly all are candidates, and building models dominated).
+        scored: list[tuple[float, str, int, float, float]] = []
         for index in candidates:
             doc = self._doc_terms[index]
             covered = sum(self._idf[t] * min(1.0, doc[t]) for t in query_terms if t in doc)
@@ -269,13 +272,16 @@ class KnowledgeBase:
                 + cfg.weight_ngrams * similarity
                 + cfg.weight_coverage * coverage
             )
-            confidence = min(1.0, 0.5 * coverage + 0.5 * similarity)
+            scored.append((round(score, 4), self.entries[index].id, index, coverage, similarity))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        hits: list[Hit] = []
+        for score, entry_id, index, coverage, similarity in scored[:k]:
             entry = self.entries[index]
             hits.append(
                 Hit(
-                    entry_id=entry.id,
-                    score=round(score, 4),
-                    confidence=round(confidence, 4),
+                    entry_id=entry_id,
+                    score=score,
+                    confidence=round(min(1.0, 0.5 * coverage + 0.5 * similarity), 4),
                     bm25=round(bm25.get(index, 0.0), 4),
                     ngram_similarity=round(similarity, 4),
                     coverage=round(coverage, 4),
@@ -283,8 +289,7 @@ class KnowledgeBase:
                     entry=entry,
                 )
             )
-        hits.sort(key=lambda hit: (-hit.score, hit.entry_id))
-        return hits[:k]
+        return hits
 
     def answer(self, text: str) -> Answer:
         """The entry to answer with, or a hand-off to an operator with the reason."""
@@ -343,8 +348,8 @@ class KnowledgeBase:
         query = self._weigh(char_ngrams(text, self.config.ngram_sizes))
         dots: dict[int, float] = defaultdict(float)
         for gram, weight in query.items():
-            for phrase_index in self._gram_postings.get(gram, ()):
-                dots[phrase_index] += weight * self._phrases[phrase_index].vector[gram]
+            for phrase_index, phrase_weight in self._gram_postings.get(gram, ()):
+                dots[phrase_index] += weight * phrase_weight
         best: dict[int, float] = {}
         matched: dict[int, str] = {}
         for phrase_index, similarity in dots.items():

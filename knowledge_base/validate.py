@@ -171,9 +171,20 @@ def check_entry(
         problems.append(
             Problem(where, "short_answer: offer to continue in private («в личные сообщения»)")
         )
-    if len(sentences(entry.short_answer)) > MAX_SHORT_ANSWER_SENTENCES:
+    short_sentences = sentences(entry.short_answer)
+    if len(short_sentences) > MAX_SHORT_ANSWER_SENTENCES:
         problems.append(
             Problem(where, f"short_answer: at most {MAX_SHORT_ANSWER_SENTENCES} sentences")
+        )
+    if short_sentences and all("личн" in s.text.lower() for s in short_sentences):
+        # The phone robot says the short answer without the sentences that send the caller to
+        # private messages; with nothing left it would read the invitation aloud.
+        problems.append(
+            Problem(
+                where,
+                "short_answer: give the answer in a sentence of its own, without «личные»: "
+                "the phone robot leaves out sentences about private messages",
+            )
         )
     if entry.available_when and not entry.cannot_because:
         problems.append(Problem(where, "available_when without cannot_because: say why first"))

@@ -188,3 +188,40 @@ def test_kb_template_with_every_value_is_ready() -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Ответим до 12.03.2026." in result.output
+
+
+def test_hard_to_read_why_and_when_fail_naming_the_field(tmp_path: Path) -> None:
+    entries = write_entries(
+        tmp_path / "entries",
+        GOOD_ENTRY + f"  cannot_because: {HEAVY_ANSWER}\n  available_when: {HEAVY_ANSWER}\n",
+    )
+    problems = [str(p) for p in check_knowledge_base(entries, heldout_file=None).problems]
+    assert any(
+        p.startswith("water.yaml: test-water: cannot_because: Текст сложный") for p in problems
+    )
+    assert any(
+        p.startswith("water.yaml: test-water: available_when: Текст сложный") for p in problems
+    )
+
+
+def test_when_without_why_is_reported(tmp_path: Path) -> None:
+    entries = write_entries(tmp_path / "entries", GOOD_ENTRY + "  available_when: Завтра.\n")
+    problems = [str(p) for p in check_knowledge_base(entries, heldout_file=None).problems]
+    assert problems == [
+        "water.yaml: test-water: available_when without cannot_because: say why first"
+    ]
+
+
+def test_short_answer_needs_a_sentence_the_phone_robot_can_say(tmp_path: Path) -> None:
+    only_invitation = "Напишите нам в личные сообщения адрес, и мы назовём точную дату."
+    entries = write_entries(
+        tmp_path / "entries",
+        GOOD_ENTRY.replace(
+            "Воду дадут завтра. Напишите нам в личные сообщения адрес.", only_invitation
+        ),
+    )
+    problems = [str(p) for p in check_knowledge_base(entries, heldout_file=None).problems]
+    assert problems == [
+        "water.yaml: test-water: short_answer: give the answer in a sentence of its own, without "
+        "«личные»: the phone robot leaves out sentences about private messages"
+    ]

@@ -342,6 +342,8 @@ def kb_entry_page(request: Request, rt: RuntimeDep, me: AdminDep, entry_id: str)
         request, "admin_kb_entry.html", me, section="kb", entry=entry, file=path.name,
         short_report=check_text(entry.short_answer, bar),
         full_report=check_text(entry.full_answer, bar),
+        why_report=check_text(entry.cannot_because, bar) if entry.cannot_because else None,
+        when_report=check_text(entry.available_when, bar) if entry.available_when else None,
     )  # fmt: skip
 
 
@@ -354,20 +356,35 @@ def kb_entry_save(
     question: Annotated[str, Form()],
     short_answer: Annotated[str, Form()],
     full_answer: Annotated[str, Form()],
+    why_when: Annotated[bool, Form()] = False,
+    cannot_because: Annotated[str | None, Form()] = None,
+    available_when: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Save the answer texts; the readability check is shown, not enforced.
+
+    «Почему нельзя» and «когда будет» are saved when the form has them (``why_when``: the
+    page's form does; a blank field clears it, and a blank form value arrives as None);
+    «когда» without «почему» is refused, as ``otklik kb check`` refuses it.
 
     The edited file must load together with its siblings before it is written; it is
     replaced atomically (another process reading the directory sees the old file or the new
     one), and the knowledge base is rebuilt from the directory. Should that fail, the old file
     is put back and the previous knowledge base stays in use.
     """
-    texts = {
+    texts: dict[str, str | None] = {
         "question": question.strip(),
         "short_answer": short_answer.strip(),
         "full_answer": full_answer.strip(),
     }
+    if why_when:
+        texts["cannot_because"] = (cannot_because or "").strip() or None
+        texts["available_when"] = (available_when or "").strip() or None
     _, items, index = _entry_file(rt.kb.entries_dir, entry_id)
+    merged = {**items[index], **texts}
+    if merged.get("available_when") and not merged.get("cannot_because"):
+        flash(request, "Не сохранено: сначала напишите, почему нельзя сейчас, потом — когда будет.",
+              "error")  # fmt: skip
+        return _redirect(f"/ui/admin/kb/{entry_id}")
     try:  # before anything is copied or written
         KBEntry.model_validate({**items[index], **texts})
     except ValidationError as exc:
@@ -376,7 +393,7 @@ def kb_entry_save(
         return _redirect(f"/ui/admin/kb/{entry_id}")
     with rt.kb.editing() as directory:
         path, items, index = _entry_file(directory, entry_id)
-        items[index] = {**items[index], **texts}
+        items[index] = {k: v for k, v in {**items[index], **texts}.items() if v is not None}
         backup = path.read_text(encoding="utf-8")
         # safe_dump drops comments: the file's heading comment is kept, those between entries
         # are lost (in the agency's copy; the shipped file is never written).

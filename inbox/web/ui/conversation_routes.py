@@ -144,8 +144,28 @@ def conversation_page(
 
 
 @router.post("/readability")
-def readability(request: Request, me: OperatorDep, text: Annotated[str, Form()] = "") -> Response:
-    """The verdict on a draft (a warning for the operator, never a block)."""
+def readability(
+    request: Request,
+    me: OperatorDep,
+    text: Annotated[str, Form()] = "",
+    field: Annotated[str, Form()] = "",
+    short_answer: Annotated[str, Form()] = "",
+    full_answer: Annotated[str, Form()] = "",
+    cannot_because: Annotated[str, Form()] = "",
+    available_when: Annotated[str, Form()] = "",
+) -> Response:
+    """The verdict on a draft (a warning for the operator, never a block).
+
+    The reply box sends ``text``. A field of the KB entry form (htmx sends the whole form)
+    names itself in ``field``: its text is checked, not its neighbours'.
+    """
+    fields = {
+        "short_answer": short_answer,
+        "full_answer": full_answer,
+        "cannot_because": cannot_because,
+        "available_when": available_when,
+    }
+    text = fields.get(field, text)
     report = check_text(text, readability_bar(request)) if text.strip() else None
     return render(request, "_readability.html", me, report=report)
 

@@ -1,0 +1,115 @@
+"""The KB's «почему и когда» in a real browser (headless Chromium via Playwright).
+
+htmx sends the whole entry form with each live readability request, so the verdict under
+each field must be about that field; the operator's button puts the answer with its «why
+and when» into the reply box.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from bot.normalize import normalize
+from inbox.clock import FrozenClock, SystemClock
+from inbox.config import Settings
+from inbox.db import upgrade
+from inbox.demo import _tg_private, load_demo
+from inbox.events import Channel
+from inbox.runtime import Runtime, build_runtime
+from inbox.web.app import create_app
+from inbox.web.ui.live import serve_in_thread
+from knowledge_base.entries import load_entries
+from knowledge_base.store import SEED_DIR
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") or os.environ.get("OTKLIK_REQUIRE_E2E"):
+            pytest.fail(f"{CHROMIUM} is missing (scripts/install-system-deps.sh installs it)")
+        pytest.skip(f"{CHROMIUM} is missing: run scripts/install-system-deps.sh as root")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    url = f"sqlite:///{tmp_path / 'otklik.sqlite3'}"
+    upgrade(url)
+    clock = FrozenClock(SystemClock().now())
+    runtime = build_runtime(Settings(database_url=url, data_dir=tmp_path), clock=clock)
+    load_demo(runtime)
+    yield runtime
+    runtime.dispose()
+
+
+@pytest.fixture
+def base_url(rt: Runtime) -> Iterator[str]:
+    with serve_in_thread(create_app(rt, start_scheduler=False)) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
+    yield context.new_page()
+    context.close()
+
+
+def log_in(page: Page, base_url: str, login: str, password: str) -> None:
+    page.goto(f"{base_url}/ui/login")
+    page.get_by_label("Логин").fill(login)
+    page.get_by_label("Пароль").fill(password)
+    page.get_by_role("button", name="Войти").click()
+    expect(page).to_have_url(f"{base_url}/ui/inbox")
+
+
+def test_each_field_of_the_entry_form_gets_its_own_live_verdict(page: Page, base_url: str) -> None:
+    log_in(page, base_url, "admin", "admin-demo")
+    page.goto(f"{base_url}/ui/admin/kb/zhkh-capital-repair")
+    why = page.get_by_label("Почему нельзя сейчас")
+    expect(why).to_have_value(
+        "Мы не можем сдвинуть ремонт одного дома. Очерёдность задаёт программа по износу домов."
+    )
+    why.fill(
+        "Осуществление переноса сроков проведения капитального ремонта не представляется "
+        "возможным в связи с утверждением региональной программы в установленном порядке."
+    )
+    expect(page.locator("#why-verdict")).to_contain_text("Текст сложный", timeout=10_000)
+    page.get_by_label("Короткий ответ (для комментариев)").fill("Ремонт будет в 2027 году.")
+    expect(page.locator("#short-verdict")).to_contain_text("Читается легко", timeout=10_000)
+    expect(page.locator("#why-verdict")).to_contain_text("Текст сложный")
+
+
+def test_operator_inserts_the_answer_with_why_and_when(
+    page: Page, base_url: str, rt: Runtime
+) -> None:
+    entry = next(e for e in load_entries(SEED_DIR) if e.id == "zhkh-capital-repair")
+    raw = json.dumps(_tg_private(990300, 391990300, "Олег", "Когда капремонт в нашем доме?",
+                                 rt.clock.now()))  # fmt: skip
+    _, processed = rt.inbox.ingest(normalize(Channel.telegram, raw.encode(), rt.profile))
+    assert processed is not None
+    log_in(page, base_url, "anna", "operator-demo")
+    page.goto(f"{base_url}/ui/c/{processed.conversation_id}")
+    hint = page.locator(".hint").first
+    expect(hint.locator(".why-when")).to_contain_text(str(entry.cannot_because))
+    expect(hint.locator(".why-when")).to_contain_text(str(entry.available_when))
+    hint.get_by_role("button", name="Вставить с «почему и когда»").click()
+    expect(page.get_by_label("Текст ответа")).to_have_value(
+        f"{entry.full_answer} {entry.cannot_because} {entry.available_when}"
+    )
+    expect(page.locator("#readability")).not_to_contain_text("Начните писать", timeout=10_000)
