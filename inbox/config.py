@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     ]  # fmt: skip
     rate_limit_public_per_second: float = 5.0
     rate_limit_public_burst: int = 60
+    #: New web-chat conversations (docs/webchat.md#limits) one client address (an IPv6 /64)
+    #: and one chat session may open in any 60 minutes; over it the chat answers 429. An
+    #: office or a mobile operator's NAT shares one address: 60 an hour is one a minute all
+    #: hour long. Messages in a conversation already open are not limited by these. 0 = off.
+    webchat_new_conversations_per_address_per_hour: int = 60
+    webchat_new_conversations_per_session_per_hour: int = 10
     #: Telegram bot token from @BotFather; empty means the Telegram adapter is off.
     telegram_token: str = ""
     #: The secret given to setWebhook; Telegram sends it in X-Telegram-Bot-Api-Secret-Token.

@@ -8,13 +8,17 @@ bot before the POST returns, so the bot's reply is there on the next poll. With
 processes it and the bot answers within about a second, and the page's polling shows the
 citizen's message and the answer then (a pressed button's "an operator has it" note is not
 shown in that mode: the POST no longer knows whether the bot will answer).
+
+Sessions are ids the server issued and signed (``bot.webchat.session``). A message that would
+open a new conversation counts against hourly quotas per client address and per session
+(``inbox.quota``); over one, the POST answers 429 with ``Retry-After`` and a Russian
+``detail`` the page shows. Messages in an open conversation and rating presses do not count.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-import secrets
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -25,17 +29,32 @@ from pydantic import BaseModel, Field, model_validator
 
 from bot.chats import citizen_bot
 from bot.citizen.payment import qr_png
-from bot.citizen.texts import BUTTON_WHILE_OPERATOR
-from bot.webchat import store
+from bot.citizen.texts import BUTTON_WHILE_OPERATOR, RATE_PREFIX, RATE_REFUSED
+from bot.webchat import session, store
+from bot.webchat.session import COOKIE
+from inbox import quota
 from inbox.runtime import Runtime
 from inbox.web.processing import journal_only
 
+__all__ = ["COOKIE", "router"]
+
 router = APIRouter()
 STATIC = Path(__file__).resolve().parent / "static"
-COOKIE = "otklik_chat"
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
-_COOKIE_AGE = 30 * 24 * 3600
 UNAVAILABLE = "Сервис временно недоступен, попробуйте ещё раз"
+#: The quotas of new conversations (``OTKLIK_WEBCHAT_NEW_CONVERSATIONS_PER_…``).
+BY_ADDRESS = "webchat-address"
+BY_SESSION = "webchat-session"
+#: What the page shows on 429 (``{minutes}``: when to try again).
+TOO_MANY_NEW = {
+    BY_ADDRESS: (
+        "С вашего адреса за последний час открыто слишком много новых обращений. "
+        "Попробуйте снова через {minutes} мин."
+    ),
+    BY_SESSION: (
+        "В этом чате за последний час открыто слишком много новых обращений. "
+        "Попробуйте снова через {minutes} мин."
+    ),
+}
 
 
 class ChatInput(BaseModel):
@@ -57,22 +76,15 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _session_id(request: Request) -> str | None:
-    value = request.cookies.get(COOKIE, "")
-    return value if _SESSION_ID.match(value) else None
-
-
-def _remember(request: Request, response: Response, session_id: str) -> None:
-    response.set_cookie(
-        COOKIE, session_id, max_age=_COOKIE_AGE, httponly=True, samesite="lax",
-        secure=request.url.scheme == "https", path="/",
-    )  # fmt: skip
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (see docs/webchat.md#limits)."""
+    return request.client.host if request.client else "unknown"
 
 
 @router.get("/chat", response_class=HTMLResponse)
 def chat_page(request: Request) -> HTMLResponse:
     response = HTMLResponse((STATIC / "chat.html").read_text(encoding="utf-8"))
-    _remember(request, response, _session_id(request) or secrets.token_urlsafe(24))
+    session.remember(request, response, session.current(request) or session.new_id())
     return response
 
 
@@ -87,11 +99,15 @@ def chat_static(name: str) -> FileResponse:
 async def post_message(
     request: Request, body: ChatInput, response: Response
 ) -> dict[str, bool | str]:
-    session_id = _session_id(request)
-    if session_id is None:
-        session_id = secrets.token_urlsafe(24)
-        _remember(request, response, session_id)
+    session_id = session.current(request)
+    fresh = session_id is None
+    if session_id is None:  # no cookie, an expired one or one the server did not sign
+        session_id = session.new_id()
+        session.remember(request, response, session_id)
     rt = _runtime(request)
+    rating = body.button is not None and body.button.startswith(RATE_PREFIX)
+    if not rating:  # a rating press opens no conversation
+        await _count_new_conversation(request, rt, session_id, fresh)
     event = store.inbound_event(
         session_id, rt.clock.now(), text=body.text.strip(), button=body.button,
         label=body.label, client_id=body.client_id,
@@ -114,15 +130,53 @@ async def post_message(
     except sa.exc.SQLAlchemyError as exc:
         raise HTTPException(503, detail=UNAVAILABLE) from exc
     if body.button and not replies:
-        return {"ok": True, "note": BUTTON_WHILE_OPERATOR}
+        return {"ok": True, "note": RATE_REFUSED if rating else BUTTON_WHILE_OPERATOR}
     return {"ok": True}
+
+
+async def _count_new_conversation(
+    request: Request, rt: Runtime, session_id: str, fresh: bool
+) -> None:
+    """A message that will open a new conversation uses the address's and the session's
+    quota of new conversations; over either: 429 with ``Retry-After`` and a Russian text the
+    page shows. Messages in an open conversation are never refused here."""
+    settings = rt.settings
+    charges = [
+        (
+            quota.Quota(BY_ADDRESS, settings.webchat_new_conversations_per_address_per_hour),
+            quota.address_key(client_address(request)),
+        ),
+        (
+            quota.Quota(BY_SESSION, settings.webchat_new_conversations_per_session_per_hour),
+            session_id,
+        ),
+    ]
+    if all(q.per_hour <= 0 for q, _ in charges):
+        return
+
+    def check() -> quota.Refused | None:
+        if not fresh and store.has_open_dialogue(rt.factory, session_id):
+            return None
+        return quota.take(rt.factory, charges, rt.clock.now())
+
+    try:
+        refused = await asyncio.to_thread(check)
+    except sa.exc.SQLAlchemyError as exc:
+        raise HTTPException(503, detail=UNAVAILABLE) from exc
+    if refused is not None:
+        minutes = max(1, math.ceil(refused.retry_after / 60))
+        raise HTTPException(
+            429,
+            detail=TOO_MANY_NEW[refused.quota.scope].format(minutes=minutes),
+            headers={"Retry-After": str(refused.retry_after)},
+        )
 
 
 @router.get("/api/chat/messages", response_model=list[store.ChatMessage])
 def get_messages(
     request: Request, after: Annotated[int, Query(ge=0)] = 0
 ) -> list[store.ChatMessage]:
-    session_id = _session_id(request)
+    session_id = session.current(request)
     if session_id is None:
         return []
     rt = _runtime(request)
@@ -131,7 +185,7 @@ def get_messages(
 
 @router.get("/api/chat/qr/{message_id}.png")
 def payment_qr(request: Request, message_id: int) -> Response:
-    session_id = _session_id(request)
+    session_id = session.current(request)
     link = (
         store.payment_link(_runtime(request).factory, session_id, message_id)
         if session_id
