@@ -5,9 +5,10 @@ Each quota is a sliding hour, estimated from two fixed clock hours (the way Clou
 nginx-style limiters do it): the use in the last 60 minutes is taken as this hour's count
 plus the previous hour's count weighted by how much of it is still inside the 60 minutes.
 That needs one row per key and hour and never lets a client double its allowance at the
-turn of the hour, as plain fixed hours would.
+turn of the hour, as plain fixed hours would. The estimate spreads the previous hour's uses
+evenly over it, so after a burst ``Retry-After`` may say up to two hours.
 
-Taking a unit is one conditional ``UPDATE … SET count = count + 1 WHERE count < budget
+Taking a unit is one conditional ``UPDATE … SET count = count + 1 WHERE count + 1 <= budget
 RETURNING count`` per quota, all in one transaction: atomic on PostgreSQL (the row is locked
 and the condition re-checked after a concurrent update) and on SQLite (``BEGIN IMMEDIATE``:
 one writer), so parallel requests from many processes can never pass a quota together. When
@@ -85,7 +86,7 @@ def take(
                 .where(col(QuotaCounter.scope) == quota.scope)
                 .where(col(QuotaCounter.key) == key)
                 .where(col(QuotaCounter.hour) == hour)
-                .where(col(QuotaCounter.count) < budget)
+                .where(col(QuotaCounter.count) <= budget - 1)
                 .values(count=QuotaCounter.count + 1)
                 .returning(col(QuotaCounter.count))
             ).first()

@@ -66,15 +66,18 @@ def login(
     login: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> Response:
-    name, ip, now = login.strip(), client_ip(request), rt.clock.now()
+    name, ip, now = operators.normalize_login(login), client_ip(request), rt.clock.now()
     policy = throttle.ThrottlePolicy.from_settings(rt.settings)
     subjects = policy.subjects(name, ip)
     with session_scope(rt.factory) as session:
-        until = throttle.active_lock(session, subjects, now)
-        if until is not None:
-            _audit_attempt(session, "login_refused", now, name, ip, until=until.isoformat())
-    if until is not None:
-        return _refused(request, login, until, now)
+        # Check and count in one step, before the password is checked (inbox/throttle.py).
+        reserved = throttle.reserve(session, subjects, now, policy)
+        if reserved.refused_until is not None:
+            until = reserved.refused_until.isoformat()
+            _audit_attempt(session, "login_refused", now, name, ip, until=until)
+            _audit_locks(session, reserved.started, now, name, ip)
+    if reserved.refused_until is not None:
+        return _refused(request, login, reserved.refused_until, now)
 
     with rt.factory() as session:
         operator = session.exec(select(Operator).where(Operator.login == name)).first()
@@ -83,13 +86,13 @@ def login(
         reason = "unknown_login" if operator is None else "wrong_password"
         if operator is not None and matches:
             reason = "inactive"
-        locks = _count_failure(rt, policy, subjects, now, name, ip, reason)
-        if locks:
-            return _refused(request, login, max(lock.until for lock in locks), now)
+        locked_until = _count_failure(rt, policy, subjects, now, name, ip, reason)
+        if locked_until is not None:
+            return _refused(request, login, locked_until, now)
         return render(request, "login.html", error=WRONG, login=login, status_code=401)
 
     with session_scope(rt.factory) as session:
-        throttle.clear_login(session, name)
+        throttle.count_success(session, subjects)
         audit.record(
             session, "logged_in", now, operator_id=operator.id, actor=operator.login, ip=ip
         )
@@ -105,18 +108,25 @@ def _count_failure(
     name: str,
     ip: str,
     reason: str,
-) -> list[throttle.Lock]:
+) -> datetime | None:
+    """Settle a failed attempt; until when its login or address is now locked, if it is."""
     with session_scope(rt.factory) as session:
-        locks = throttle.count_failure(session, subjects, now, policy)
+        locks, until = throttle.count_failure(session, subjects, now, policy)
         _audit_attempt(session, "login_failed", now, name, ip, reason=reason)
-        for lock in locks:
-            _audit_attempt(
-                session, "login_locked", now, name, ip,
-                locked=lock.subject.scope, until=lock.until.isoformat(),
-            )  # fmt: skip
+        _audit_locks(session, locks, now, name, ip)
     with session_scope(rt.factory) as session:
         throttle.prune(session, now, policy)
-    return locks
+    return until
+
+
+def _audit_locks(
+    session: Session, locks: list[throttle.Lock], now: datetime, name: str, ip: str
+) -> None:
+    for lock in locks:
+        _audit_attempt(
+            session, "login_locked", now, name, ip,
+            locked=lock.subject.scope, until=lock.until.isoformat(),
+        )  # fmt: skip
 
 
 def _audit_attempt(
