@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     login_ip_max_failures: int = 20
     login_failure_window: int = 15 * 60
     login_lockout: int = 15 * 60
+    #: Password checks one web process runs at once; one more login is answered 503 at once
+    #: (a login flood must not starve the operators' pages). 0: half the CPU cores.
+    login_checks_at_once: int = 0
     host: str = "127.0.0.1"
     port: int = 8000
     #: How often the SLA scan runs, in seconds.
@@ -60,10 +63,13 @@ class Settings(BaseSettings):
     rate_limit_public_per_second: float = 5.0
     rate_limit_public_burst: int = 60
     #: New web-chat conversations (docs/webchat.md#limits) one client address (an IPv6 /64)
-    #: and one chat session may open in any 60 minutes; over it the chat answers 429. An
-    #: office or a mobile operator's NAT shares one address: 60 an hour is one a minute all
-    #: hour long. Messages in a conversation already open are not limited by these. 0 = off.
+    #: may open in any 60 minutes and in any minute, and one chat session in any 60 minutes;
+    #: over one the chat answers 429. An office or a mobile operator's NAT shares one
+    #: address: 60 an hour is one a minute all hour long; 10 a minute lets a flood open no
+    #: more than that in its first seconds. Messages in an open conversation are not limited
+    #: by these. 0 turns one off.
     webchat_new_conversations_per_address_per_hour: int = 60
+    webchat_new_conversations_per_address_per_minute: int = 10
     webchat_new_conversations_per_session_per_hour: int = 10
     #: Telegram bot token from @BotFather; empty means the Telegram adapter is off.
     telegram_token: str = ""

@@ -314,22 +314,23 @@ class LoginThrottle(SQLModel, table=True):
 
 
 class QuotaCounter(SQLModel, table=True):
-    """How many times one key used one quota in one clock hour (``inbox/quota.py``): new
-    web-chat conversations per client address and per chat session.
+    """How many times one key used one quota in one clock window (``inbox/quota.py``): new
+    web-chat conversations per client address and per chat session, per hour and minute.
 
     In the database, not in memory, so that every web process sees the same counts; one row
-    per key and hour, changed by one conditional ``UPDATE`` (atomic on both databases).
+    per key and window, changed by one conditional ``UPDATE`` (atomic on both databases).
     """
 
     __tablename__ = "quota_counter"
     __table_args__ = (
-        sa.UniqueConstraint("scope", "key", "hour", name="uq_quota_counter_scope_key_hour"),
+        sa.UniqueConstraint("scope", "key", "slot", name="uq_quota_counter_scope_key_slot"),
+        sa.Index("ix_quota_counter_scope_slot", "scope", "slot"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     #: Which quota, e.g. ``webchat-address``.
     scope: str = Field(max_length=30)
     key: str = Field(max_length=255)
-    #: Whole hours since the Unix epoch (UTC) this row counts.
-    hour: int = Field(index=True)
+    #: The clock window this row counts: whole windows (the quota's length) since the epoch.
+    slot: int
     count: int = 0

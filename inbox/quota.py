@@ -1,12 +1,13 @@
-"""Hourly quotas counted in the database: "at most N new web-chat conversations an hour from
-one client address / one chat session".
+"""Quotas counted in the database: "at most N new web-chat conversations an hour (and a
+minute) from one client address / one chat session".
 
-Each quota is a sliding hour, estimated from two fixed clock hours (the way Cloudflare and
-nginx-style limiters do it): the use in the last 60 minutes is taken as this hour's count
-plus the previous hour's count weighted by how much of it is still inside the 60 minutes.
-That needs one row per key and hour and never lets a client double its allowance at the
-turn of the hour, as plain fixed hours would. The estimate spreads the previous hour's uses
-evenly over it, so after a burst ``Retry-After`` may say up to two hours.
+Each quota is a sliding window (an hour, a minute), estimated from two fixed clock windows
+(the way Cloudflare's and similar limiters do it): the use in the last hour is taken as this
+clock hour's count plus the previous one's weighted by how much of it is still inside the
+last 60 minutes. That needs one row per key and window and never lets a client double its
+allowance at the turn of the hour, as plain fixed windows would. The estimate spreads the
+previous window's uses evenly over it, so after a burst ``Retry-After`` may say up to two
+windows.
 
 Taking a unit is one conditional ``UPDATE … SET count = count + 1 WHERE count + 1 <= budget
 RETURNING count`` per quota, all in one transaction: atomic on PostgreSQL (the row is locked
@@ -21,8 +22,10 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,15 +35,18 @@ from sqlmodel import Session, col, select
 from inbox.models import QuotaCounter
 
 HOUR = 3600
+MINUTE = 60
 KEY_LENGTH = 255
 
 
 @dataclass(frozen=True)
 class Quota:
-    """At most ``per_hour`` uses of ``scope`` per key in any 60 minutes; 0 turns it off."""
+    """At most ``limit`` uses of ``scope`` per key in any ``window`` seconds; 0 turns it off.
+    A scope has one window (the rows count clock windows of that length)."""
 
     scope: str
-    per_hour: int
+    limit: int
+    window: int = HOUR
 
 
 @dataclass(frozen=True)
@@ -69,78 +75,110 @@ def take(
 ) -> Refused | None:
     """Use one unit of each ``(quota, key)``; None when every quota allowed it, else the
     first refusal (and nothing is used)."""
-    active = [(q, key[:KEY_LENGTH]) for q, key in charges if q.per_hour > 0]
+    active = [(q, key[:KEY_LENGTH]) for q, key in charges if q.limit > 0]
     if not active:
         return None
     seconds = now.timestamp()
-    hour = int(seconds // HOUR)
-    elapsed = (seconds % HOUR) / HOUR
     with factory() as session:
         for quota, key in active:
-            previous = _count(session, quota, key, hour - 1)
-            budget = quota.per_hour - previous * (1 - elapsed)
-            if _ensure_row(session, quota, key, hour):
-                _prune(session, hour)
+            slot = int(seconds // quota.window)
+            elapsed = (seconds % quota.window) / quota.window
+            previous = _count(session, quota, key, slot - 1)
+            budget = quota.limit - previous * (1 - elapsed)
+            if _ensure_row(session, quota, key, slot):
+                _prune(session, quota, slot)
             taken = session.execute(
                 sa.update(QuotaCounter)
                 .where(col(QuotaCounter.scope) == quota.scope)
                 .where(col(QuotaCounter.key) == key)
-                .where(col(QuotaCounter.hour) == hour)
+                .where(col(QuotaCounter.slot) == slot)
                 .where(col(QuotaCounter.count) <= budget - 1)
                 .values(count=QuotaCounter.count + 1)
                 .returning(col(QuotaCounter.count))
             ).first()
             if taken is None:
-                current = _count(session, quota, key, hour)
+                current = _count(session, quota, key, slot)
                 session.rollback()
-                wait = retry_after(quota.per_hour, previous, current, elapsed)
-                return Refused(quota, wait)
+                share = retry_after(quota.limit, previous, current, elapsed)
+                return Refused(quota, max(1, math.ceil(share * quota.window)))
         session.commit()
     return None
 
 
-def retry_after(limit: int, previous: int, current: int, elapsed: float) -> int:
-    """Seconds until the sliding estimate leaves room for one more use, if nothing else is
-    used meanwhile. ``elapsed``: the share of the current hour gone (0..1)."""
-    room = limit - current - 1  # what the previous hour's weighted count may still be
+def retry_after(limit: int, previous: int, current: int, elapsed: float) -> float:
+    """How long (in windows) until the sliding estimate leaves room for one more use, if
+    nothing else is used meanwhile. ``elapsed``: the share of the current window gone."""
+    room = limit - current - 1  # what the previous window's weighted count may still be
     if room >= 0:
         needed = 1.0 - room / previous if previous else 0.0
-        wait = max(0.0, needed - elapsed)
-    else:  # this hour alone is full: wait into the next one, where it weighs less and less
-        needed = 1.0 - (limit - 1) / current if current else 0.0
-        wait = (1.0 - elapsed) + max(0.0, needed)
-    return max(1, math.ceil(wait * HOUR))
+        return max(0.0, needed - elapsed)
+    # this window alone is full: wait into the next one, where it weighs less and less
+    needed = 1.0 - (limit - 1) / current if current else 0.0
+    return (1.0 - elapsed) + max(0.0, needed)
 
 
-def _count(session: Session, quota: Quota, key: str, hour: int) -> int:
+def _count(session: Session, quota: Quota, key: str, slot: int) -> int:
     found = session.exec(
         select(QuotaCounter.count)
         .where(QuotaCounter.scope == quota.scope)
         .where(QuotaCounter.key == key)
-        .where(QuotaCounter.hour == hour)
+        .where(QuotaCounter.slot == slot)
     ).first()
     return int(found or 0)
 
 
-def _ensure_row(session: Session, quota: Quota, key: str, hour: int) -> bool:
-    """Create the key's row for this hour; whether it was created now."""
+def _ensure_row(session: Session, quota: Quota, key: str, slot: int) -> bool:
+    """Create the key's row for this window; whether it was created now."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     result = session.execute(
         insert(QuotaCounter)
-        .values(scope=quota.scope, key=key, hour=hour, count=0)
-        .on_conflict_do_nothing(index_elements=["scope", "key", "hour"])
+        .values(scope=quota.scope, key=key, slot=slot, count=0)
+        .on_conflict_do_nothing(index_elements=["scope", "key", "slot"])
     )
     return bool(getattr(result, "rowcount", 0))
 
 
-def _prune(session: Session, hour: int) -> None:
-    """Forget hours that no longer count (older than the previous one). Runs when a row is
-    created, so at most once per key and hour; rows another transaction holds are skipped."""
+def _prune(session: Session, quota: Quota, slot: int) -> None:
+    """Forget the scope's windows that no longer count (older than the previous one). Runs
+    when a row is created, so at most once per key and window; rows another transaction
+    holds are skipped."""
     stale = (
         select(col(QuotaCounter.id))
-        .where(col(QuotaCounter.hour) < hour - 1)
+        .where(col(QuotaCounter.scope) == quota.scope)
+        .where(col(QuotaCounter.slot) < slot - 1)
         .limit(1000)
         .with_for_update(skip_locked=True)
     )
     session.execute(sa.delete(QuotaCounter).where(col(QuotaCounter.id).in_(stale)))
+
+
+class RecentRefusals:
+    """Refusals this process gave, remembered until their ``Retry-After`` ends, so that a
+    flood's next requests are refused without touching the database (on SQLite every
+    transaction takes the one write lock the operators' pages wait for). Only a shortcut:
+    the database stays the judge, and a key not remembered here is asked there. At most
+    ``max_keys`` keys, the oldest forgotten first."""
+
+    def __init__(self, max_keys: int = 10_000) -> None:
+        self.max_keys = max_keys
+        self._until: OrderedDict[tuple[str, str], tuple[Quota, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, charges: list[tuple[Quota, str]], now: datetime) -> Refused | None:
+        with self._lock:
+            for quota, key in charges:
+                found = self._until.get((quota.scope, key[:KEY_LENGTH]))
+                if found is not None and found[1] > now:
+                    seconds = (found[1] - now).total_seconds()
+                    return Refused(found[0], max(1, math.ceil(seconds)))
+        return None
+
+    def remember(self, key: str, refused: Refused, now: datetime) -> None:
+        with self._lock:
+            self._until[(refused.quota.scope, key[:KEY_LENGTH])] = (
+                refused.quota,
+                now + timedelta(seconds=refused.retry_after),
+            )
+            while len(self._until) > self.max_keys:
+                self._until.popitem(last=False)

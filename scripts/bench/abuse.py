@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
@@ -99,13 +100,19 @@ async def fixed_rate(
     return latencies, outcomes
 
 
-def client(base: str, address: str, connections: int = 50) -> httpx.AsyncClient:
+def client(
+    base: str, address: str, connections: int = 50, keep_cookies: bool = True
+) -> httpx.AsyncClient:
+    """A client from a loopback source address; without ``keep_cookies`` every request goes
+    without a cookie (a jar that stores none), as a flooding script's would."""
+    jar = CookieJar() if keep_cookies else CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return httpx.AsyncClient(
         base_url=base,
         timeout=60,
+        cookies=jar,
         transport=httpx.AsyncHTTPTransport(
             local_address=address,
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=10),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         ),
     )
 
@@ -124,6 +131,7 @@ async def measure(
 ) -> dict[str, Any]:
     operator = client(base, OPERATOR_ADDRESS, connections=10)
     flooder = client(base, FLOOD_ADDRESS, connections=100)
+    cookieless = client(base, FLOOD_ADDRESS, connections=100, keep_cookies=False)
     try:
         answer = await log_in(operator, *OPERATOR)
         assert answer.status_code == 303, f"operator login failed: {answer.status_code}"
@@ -140,10 +148,8 @@ async def measure(
         assert token
 
         async def chat(n: int) -> str:
-            cookieless = client(base, FLOOD_ADDRESS, connections=1)
-            async with cookieless:
-                text = f"{QUESTIONS[n % len(QUESTIONS)]} ({secrets.token_hex(3)})"
-                sent = await cookieless.post("/api/chat/messages", json={"text": text})
+            text = f"{QUESTIONS[n % len(QUESTIONS)]} ({secrets.token_hex(3)})"
+            sent = await cookieless.post("/api/chat/messages", json={"text": text})
             return str(sent.status_code)
 
         async def login(n: int) -> str:
@@ -163,6 +169,7 @@ async def measure(
     finally:
         await operator.aclose()
         await flooder.aclose()
+        await cookieless.aclose()
     after = await asyncio.to_thread(snapshot)
     (_, chat_answers), (_, login_answers), (busy, busy_status) = flood
     return {

@@ -21,7 +21,7 @@ from sqlmodel import col, func, select
 
 from inbox.auth import hash_password
 from inbox.db import make_engine, session_factory, session_scope
-from inbox.models import AuditEvent, Operator
+from inbox.models import AuditEvent, LoginThrottle, Operator
 from tests.loadgen import Server
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,10 @@ PER_LOGIN, PER_ADDRESS = 5, 20
 
 
 @pytest.fixture
-def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
+def server(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[Server]:
+    """``otklik serve`` checking up to 64 passwords at once (so that the attempts really run
+    in parallel), or as many as an indirect parameter says."""
+    checks_at_once = getattr(request, "param", 64)
     factory = session_factory(make_engine(db_url))
     with session_scope(factory) as session:
         session.add(
@@ -44,6 +47,7 @@ def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
             "OTKLIK_SECRET_KEY": "race-test-secret",
             "OTKLIK_LOGIN_MAX_FAILURES": str(PER_LOGIN),
             "OTKLIK_LOGIN_IP_MAX_FAILURES": str(PER_ADDRESS),
+            "OTKLIK_LOGIN_CHECKS_AT_ONCE": str(checks_at_once),
             "OTKLIK_RATE_LIMIT_PUBLIC_BURST": "100000",  # the in-memory limit must not answer
         },
         log_path=tmp_path / "server.log",
@@ -67,7 +71,7 @@ def password_checks(db_url: str) -> int:
         engine.dispose()
 
 
-async def parallel_logins(server: Server, attempts: list[tuple[str, str]]) -> list[int]:
+async def parallel_logins(server: Server, attempts: list[tuple[str, str]]) -> list[httpx.Response]:
     """``(login, source address)`` pairs: each client fetches the form first, then all post
     their wrong password at once; the status codes."""
     clients = [
@@ -94,16 +98,20 @@ async def parallel_logins(server: Server, attempts: list[tuple[str, str]]) -> li
                 for client, token, (login, _) in zip(clients, tokens, attempts, strict=True)
             )
         )
-        return [a.status_code for a in answers]
+        return list(answers)
     finally:
         for client in clients:
             await client.aclose()
 
 
+async def statuses(server: Server, attempts: list[tuple[str, str]]) -> list[int]:
+    return [a.status_code for a in await parallel_logins(server, attempts)]
+
+
 async def test_59_parallel_guesses_at_one_account_get_at_most_its_limit_of_checks(
     db_url: str, server: Server
 ) -> None:
-    codes = await parallel_logins(server, [("anna", "127.0.0.1")] * 59)
+    codes = await statuses(server, [("anna", "127.0.0.1")] * 59)
     assert set(codes) <= {401, 429} and codes.count(429) >= 59 - PER_LOGIN
     assert password_checks(db_url) <= PER_LOGIN
 
@@ -112,7 +120,7 @@ async def test_guesses_at_one_account_from_40_addresses_get_at_most_its_limit_of
     db_url: str, server: Server
 ) -> None:
     addresses = [f"127.0.0.{n}" for n in range(2, 42)]
-    codes = await parallel_logins(
+    codes = await statuses(
         server, [("Anna" if n % 2 else "anna", a) for n, a in enumerate(addresses)]
     )
     assert set(codes) <= {401, 429}
@@ -122,7 +130,7 @@ async def test_guesses_at_one_account_from_40_addresses_get_at_most_its_limit_of
 async def test_one_address_guessing_40_logins_in_parallel_gets_at_most_its_limit(
     db_url: str, server: Server
 ) -> None:
-    codes = await parallel_logins(server, [(f"user{n}", "127.0.0.1") for n in range(40)])
+    codes = await statuses(server, [(f"user{n}", "127.0.0.1") for n in range(40)])
     assert set(codes) <= {401, 429}
     assert password_checks(db_url) <= PER_ADDRESS
     with httpx.Client(base_url=server.url) as client:  # and the address is locked now
@@ -133,3 +141,26 @@ async def test_one_address_guessing_40_logins_in_parallel_gets_at_most_its_limit
             "/ui/login", data={"login": "anna", "password": "x" * 12, "csrf_token": token.group(1)}
         )
         assert answer.status_code == 429 and int(answer.headers["retry-after"]) > 0
+
+
+@pytest.mark.parametrize("server", [1], indirect=True)
+async def test_logins_over_the_checks_at_once_are_answered_busy_and_not_counted(
+    db_url: str, server: Server
+) -> None:
+    """One password check at a time: the others are told to retry in a second (503) at once,
+    are not counted as failures, and so lock nobody."""
+    attempts = [(f"user{n}", f"127.0.0.{n + 2}") for n in range(12)]
+    answers = await parallel_logins(server, attempts)
+    codes = [a.status_code for a in answers]
+    assert set(codes) <= {401, 503} and 503 in codes and 401 in codes
+    busy = [a for a in answers if a.status_code == 503]
+    assert all(a.headers["retry-after"] == "1" for a in busy)
+    assert "Повторите попытку через секунду" in busy[0].text
+    assert password_checks(db_url) == codes.count(401)
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine)() as session:
+            rows = session.exec(select(LoginThrottle)).all()
+    finally:
+        engine.dispose()
+    assert sum(r.failures for r in rows if r.scope == "login") == codes.count(401)

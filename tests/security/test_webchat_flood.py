@@ -247,17 +247,17 @@ def test_old_hours_are_forgotten(rt: Runtime, clock: FrozenClock) -> None:
         clock.advance(timedelta(hours=1))
     assert quota.take(rt.factory, [(limit, "10.0.0.99")], clock.now()) is None
     with rt.factory() as session:
-        hours = sorted(r.hour for r in session.exec(select(QuotaCounter)).all())
+        hours = sorted(r.slot for r in session.exec(select(QuotaCounter)).all())
     assert len(hours) == 2 and hours[1] - hours[0] == 1
 
 
 def test_retry_after_is_when_the_sliding_hour_has_room_again() -> None:
     from inbox import quota
 
-    assert quota.retry_after(5, previous=0, current=5, elapsed=0.5) == 1800 + 720
-    assert quota.retry_after(5, previous=10, current=0, elapsed=0.0) == 2160
-    # one use of a quota of 1: the next hour weighs it down to nothing only at its end
-    assert quota.retry_after(1, previous=0, current=1, elapsed=0.25) == 6300
+    assert quota.retry_after(5, previous=0, current=5, elapsed=0.5) == pytest.approx(0.7)
+    assert quota.retry_after(5, previous=10, current=0, elapsed=0.0) == pytest.approx(0.6)
+    # one use of a quota of 1: the next window weighs it down to nothing only at its end
+    assert quota.retry_after(1, previous=0, current=1, elapsed=0.25) == pytest.approx(1.75)
 
 
 def test_worker_mode_counts_a_session_once_while_its_first_message_waits(
@@ -279,3 +279,60 @@ def test_worker_mode_counts_a_session_once_while_its_first_message_waits(
             assert post(third).status_code == 429
     finally:
         runtime.dispose()
+
+
+def test_a_burst_opens_at_most_the_per_minute_quota_with_the_defaults(
+    db_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """The defaults (60 an hour, 10 a minute per address): a flood's first seconds open 10."""
+    runtime = chat_runtime(db_url, clock, tmp_path)
+    try:
+        app = chat_app(runtime, clock)
+
+        def attempt(number: int) -> httpx.Response:
+            with TestClient(app, client=(OFFICE, 47000 + number)) as client:
+                return post(client, f"Вопрос {number}")
+
+        answers = [attempt(n) for n in range(14)]
+        assert [a.status_code for a in answers] == [200] * 10 + [429] * 4
+        assert (
+            answers[-1]
+            .json()["detail"]
+            .startswith("С вашего адреса сейчас открывают слишком много новых обращений")
+        )
+        assert 1 <= int(answers[-1].headers["retry-after"]) <= 120
+        clock.advance(timedelta(minutes=2))
+        assert attempt(99).status_code == 200
+        assert conversations(runtime) == 11
+    finally:
+        runtime.dispose()
+
+
+def test_a_refused_flood_is_answered_without_the_database_until_retry_after(
+    rt: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inbox import quota
+
+    app = chat_app(rt, clock)
+    for number in range(6):
+        with TestClient(app, client=(OFFICE, 48000 + number)) as client:
+            post(client)
+    calls: list[int] = []
+    take = quota.take
+
+    def counting(*args: object, **kwargs: object) -> quota.Refused | None:
+        calls.append(1)
+        return take(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(quota, "take", counting)
+    for number in range(5):
+        with TestClient(app, client=(OFFICE, 48100 + number)) as client:
+            assert post(client).status_code == 429
+    assert calls == []  # remembered: no quota query
+    wait = 0
+    with TestClient(app, client=(OFFICE, 48200)) as client:
+        wait = int(post(client).headers["retry-after"])
+    clock.advance(timedelta(seconds=wait))
+    with TestClient(app, client=(OFFICE, 48201)) as client:
+        assert post(client).status_code == 200
+    assert calls == [1]

@@ -1,5 +1,5 @@
-"""Counters of new web-chat conversations per client address and per chat session
-(``inbox/quota.py``, docs/webchat.md).
+"""Counters of new web-chat conversations per client address and per chat session, per hour
+and per minute (``inbox/quota.py``, docs/webchat.md).
 
 Revision ID: webchat_quota
 Revises: 0004
@@ -21,16 +21,16 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("scope", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-        sa.Column("hour", sa.Integer(), nullable=False),
+        sa.Column("slot", sa.Integer(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("scope", "key", "hour", name="uq_quota_counter_scope_key_hour"),
+        sa.UniqueConstraint("scope", "key", "slot", name="uq_quota_counter_scope_key_slot"),
     )
     with op.batch_alter_table("quota_counter") as batch:
-        batch.create_index(batch.f("ix_quota_counter_hour"), ["hour"], unique=False)
+        batch.create_index("ix_quota_counter_scope_slot", ["scope", "slot"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("quota_counter") as batch:
-        batch.drop_index(batch.f("ix_quota_counter_hour"))
+        batch.drop_index("ix_quota_counter_scope_slot")
     op.drop_table("quota_counter")

@@ -1,7 +1,9 @@
 """Login and logout, with login throttling (``inbox/throttle.py``).
 
 Every attempt is answered the same way whether the login exists or not: the same messages,
-one argon2 verification each (``check_password``), and the same counters and locks. Failed
+one argon2 verification each (``check_password``), and the same counters and locks. At most
+``checks_at_once`` attempts are checked at once; one more is answered "busy" (503)
+without being counted, so a flood of logins cannot starve the operators' pages of CPU. Failed
 and refused attempts are audit events with the login typed and the client address, never
 the password.
 """
@@ -9,6 +11,8 @@ the password.
 from __future__ import annotations
 
 import math
+import os
+import threading
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -18,6 +22,7 @@ from sqlmodel import Session, select
 
 from inbox import audit, operators, throttle
 from inbox.auth import check_password
+from inbox.config import Settings
 from inbox.db import session_scope
 from inbox.models import Operator
 from inbox.runtime import Runtime
@@ -28,6 +33,30 @@ from inbox.web.ui.templating import duration_text, flash, render
 router = APIRouter()
 
 WRONG = "Неверный логин или пароль."
+BUSY = "Сервер сейчас проверяет много входов. Повторите попытку через секунду."
+_SLOTS_MADE = threading.Lock()
+
+
+def checks_at_once(settings: Settings) -> int:
+    """Password checks (argon2: ~0.25 s of every core here, ``parallelism=4``) that may run at
+    once in one web process (``OTKLIK_LOGIN_CHECKS_AT_ONCE``; 0: half the CPU cores). A flood
+    of logins must not take the CPU the operators' pages need: with the slots taken, a login
+    is answered 503 + ``Retry-After: 1`` at once, uncounted, and no thread waits in line."""
+    configured = settings.login_checks_at_once
+    return configured if configured > 0 else max(1, (os.cpu_count() or 2) // 2)
+
+
+def _slots(request: Request, settings: Settings) -> threading.BoundedSemaphore:
+    found: threading.BoundedSemaphore | None = getattr(request.app.state, "login_checks", None)
+    if found is None:
+        with _SLOTS_MADE:
+            found = getattr(request.app.state, "login_checks", None)
+            if found is None:
+                found = threading.BoundedSemaphore(checks_at_once(settings))
+                request.app.state.login_checks = found
+    return found
+
+
 #: Audit events keep at most this much of what was typed as the login.
 LOGIN_KEPT = 100
 
@@ -59,6 +88,12 @@ def login_page(request: Request) -> Response:
     return render(request, "login.html")
 
 
+def _busy(request: Request, login: str) -> Response:
+    response = render(request, "login.html", error=BUSY, login=login, status_code=503)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 @router.post("/login", dependencies=[Depends(verify_csrf)])
 def login(
     request: Request,
@@ -66,6 +101,17 @@ def login(
     login: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> Response:
+    # A free password-check slot or an immediate "busy": never a thread waiting in line.
+    slots = _slots(request, rt.settings)
+    if not slots.acquire(blocking=False):
+        return _busy(request, login)
+    try:
+        return _attempt(request, rt, login, password)
+    finally:
+        slots.release()
+
+
+def _attempt(request: Request, rt: Runtime, login: str, password: str) -> Response:
     name, ip, now = operators.normalize_login(login), client_ip(request), rt.clock.now()
     policy = throttle.ThrottlePolicy.from_settings(rt.settings)
     subjects = policy.subjects(name, ip)
