@@ -154,31 +154,53 @@ def _prune(session: Session, quota: Quota, slot: int) -> None:
 
 
 class RecentRefusals:
-    """Refusals this process gave, remembered until their ``Retry-After`` ends, so that a
-    flood's next requests are refused without touching the database (on SQLite every
-    transaction takes the one write lock the operators' pages wait for). Only a shortcut:
-    the database stays the judge, and a key not remembered here is asked there. At most
-    ``max_keys`` keys, the oldest forgotten first."""
+    """Refusals this process gave, remembered until their ``Retry-After`` ends (at least
+    ``hold``), so that a flood's next requests are refused without touching the database (on
+    SQLite every transaction takes the one write lock the operators' pages wait for, and a
+    crowd of quota queries held it nearly all the time). Only a shortcut: the database stays
+    the judge. When a remembered refusal has ended, one request at a time asks the database
+    again for that key (the others are refused for a second meanwhile), so the end of a
+    refusal does not let the whole flood in to query. At most ``max_keys`` keys, the oldest
+    forgotten first."""
 
-    def __init__(self, max_keys: int = 10_000) -> None:
+    def __init__(self, max_keys: int = 10_000, hold: timedelta = timedelta(seconds=5)) -> None:
         self.max_keys = max_keys
+        self.hold = hold
         self._until: OrderedDict[tuple[str, str], tuple[Quota, datetime]] = OrderedDict()
+        self._asking: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     def check(self, charges: list[tuple[Quota, str]], now: datetime) -> Refused | None:
+        """A refusal still in force for one of the charges; None: ask the database (then
+        call ``done``), which this request now does for the keys refused before."""
         with self._lock:
+            claimed: list[tuple[str, str]] = []
             for quota, key in charges:
-                found = self._until.get((quota.scope, key[:KEY_LENGTH]))
-                if found is not None and found[1] > now:
+                name = (quota.scope, key[:KEY_LENGTH])
+                found = self._until.get(name)
+                if found is None:
+                    continue
+                if found[1] > now:
                     seconds = (found[1] - now).total_seconds()
                     return Refused(found[0], max(1, math.ceil(seconds)))
-        return None
+                if name in self._asking:  # another request is asking right now
+                    return Refused(found[0], 1)
+                claimed.append(name)
+            self._asking.update(claimed)
+            return None
 
-    def remember(self, key: str, refused: Refused, now: datetime) -> None:
+    def done(
+        self, charges: list[tuple[Quota, str]], refused: Refused | None, now: datetime
+    ) -> None:
+        """What the database said for ``charges`` (after ``check`` returned None)."""
         with self._lock:
-            self._until[(refused.quota.scope, key[:KEY_LENGTH])] = (
-                refused.quota,
-                now + timedelta(seconds=refused.retry_after),
-            )
+            for quota, key in charges:
+                self._asking.discard((quota.scope, key[:KEY_LENGTH]))
+            if refused is None:
+                return
+            key = next(k for q, k in charges if q == refused.quota)
+            wait = max(timedelta(seconds=refused.retry_after), self.hold)
+            self._until[(refused.quota.scope, key[:KEY_LENGTH])] = (refused.quota, now + wait)
+            self._until.move_to_end((refused.quota.scope, key[:KEY_LENGTH]))
             while len(self._until) > self.max_keys:
                 self._until.popitem(last=False)

@@ -181,11 +181,12 @@ async def _count_new_conversation(
             return None
         now = rt.clock.now()
         refused = recent.check(charges, now)  # a flood's next tries: no database work
-        if refused is None:
+        if refused is not None:
+            return refused
+        try:
             refused = quota.take(rt.factory, charges, now)
-            if refused is not None:
-                key = next(k for q, k in charges if q == refused.quota)
-                recent.remember(key, refused, now)
+        finally:
+            recent.done(charges, refused, now)
         return refused
 
     try:

@@ -336,3 +336,24 @@ def test_a_refused_flood_is_answered_without_the_database_until_retry_after(
     with TestClient(app, client=(OFFICE, 48201)) as client:
         assert post(client).status_code == 200
     assert calls == [1]
+
+
+def test_after_a_remembered_refusal_ends_one_request_at_a_time_asks_the_database(
+    clock: FrozenClock,
+) -> None:
+    from inbox import quota
+
+    recent = quota.RecentRefusals(hold=timedelta(seconds=5))
+    per_hour = quota.Quota("webchat-address", 5)
+    charges = [(per_hour, OFFICE)]
+    assert recent.check(charges, clock.now()) is None  # nothing known: ask
+    recent.done(charges, quota.Refused(per_hour, 2), clock.now())
+    held = recent.check(charges, clock.now())
+    assert held is not None and held.retry_after == 5  # held at least 5 s
+    clock.advance(timedelta(seconds=5))
+    assert recent.check(charges, clock.now()) is None  # this one asks...
+    waiting = recent.check(charges, clock.now())
+    assert waiting is not None and waiting.retry_after == 1  # ...the others wait a second
+    recent.done(charges, None, clock.now())  # allowed
+    assert recent.check(charges, clock.now()) is None
+    assert recent.check([(per_hour, ELSEWHERE)], clock.now()) is None  # other keys unaffected

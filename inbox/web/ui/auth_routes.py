@@ -2,8 +2,9 @@
 
 Every attempt is answered the same way whether the login exists or not: the same messages,
 one argon2 verification each (``check_password``), and the same counters and locks. At most
-``checks_at_once`` attempts are checked at once; one more is answered "busy" (503)
-without being counted, so a flood of logins cannot starve the operators' pages of CPU. Failed
+``checks_at_once`` attempts are checked at once, at a low CPU priority
+(``inbox/password_checks.py``); one more is answered "busy" (503) without being counted, so
+a flood of logins cannot starve the operators' pages of CPU. Failed
 and refused attempts are audit events with the login typed and the client address, never
 the password.
 """
@@ -11,7 +12,6 @@ the password.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, select
 
-from inbox import audit, operators, throttle
+from inbox import audit, operators, password_checks, throttle
 from inbox.auth import check_password
 from inbox.config import Settings
 from inbox.db import session_scope
@@ -34,26 +34,27 @@ router = APIRouter()
 
 WRONG = "Неверный логин или пароль."
 BUSY = "Сервер сейчас проверяет много входов. Повторите попытку через секунду."
-_SLOTS_MADE = threading.Lock()
+_CHECKS_MADE = threading.Lock()
 
 
 def checks_at_once(settings: Settings) -> int:
-    """Password checks (argon2: ~0.25 s of every core here, ``parallelism=4``) that may run at
-    once in one web process (``OTKLIK_LOGIN_CHECKS_AT_ONCE``; 0: half the CPU cores). A flood
-    of logins must not take the CPU the operators' pages need: with the slots taken, a login
-    is answered 503 + ``Retry-After: 1`` at once, uncounted, and no thread waits in line."""
+    """Password checks one web process runs at once (``OTKLIK_LOGIN_CHECKS_AT_ONCE``; 0: half
+    the CPU cores). With them all taken, a login is answered 503 + ``Retry-After: 1`` at once,
+    uncounted, and no thread waits in line (``inbox/password_checks.py``)."""
     configured = settings.login_checks_at_once
-    return configured if configured > 0 else max(1, (os.cpu_count() or 2) // 2)
+    return configured if configured > 0 else password_checks.default_at_once()
 
 
-def _slots(request: Request, settings: Settings) -> threading.BoundedSemaphore:
-    found: threading.BoundedSemaphore | None = getattr(request.app.state, "login_checks", None)
+def _checks(request: Request, settings: Settings) -> password_checks.PasswordChecks:
+    found: password_checks.PasswordChecks | None = getattr(
+        request.app.state, "password_checks", None
+    )
     if found is None:
-        with _SLOTS_MADE:
-            found = getattr(request.app.state, "login_checks", None)
+        with _CHECKS_MADE:
+            found = getattr(request.app.state, "password_checks", None)
             if found is None:
-                found = threading.BoundedSemaphore(checks_at_once(settings))
-                request.app.state.login_checks = found
+                found = password_checks.PasswordChecks(checks_at_once(settings))
+                request.app.state.password_checks = found
     return found
 
 
@@ -102,16 +103,22 @@ def login(
     password: Annotated[str, Form()],
 ) -> Response:
     # A free password-check slot or an immediate "busy": never a thread waiting in line.
-    slots = _slots(request, rt.settings)
-    if not slots.acquire(blocking=False):
+    checks = _checks(request, rt.settings)
+    if not checks.admit():
         return _busy(request, login)
     try:
-        return _attempt(request, rt, login, password)
+        return _attempt(request, rt, checks, login, password)
     finally:
-        slots.release()
+        checks.release()
 
 
-def _attempt(request: Request, rt: Runtime, login: str, password: str) -> Response:
+def _attempt(
+    request: Request,
+    rt: Runtime,
+    checks: password_checks.PasswordChecks,
+    login: str,
+    password: str,
+) -> Response:
     name, ip, now = operators.normalize_login(login), client_ip(request), rt.clock.now()
     policy = throttle.ThrottlePolicy.from_settings(rt.settings)
     subjects = policy.subjects(name, ip)
@@ -127,7 +134,7 @@ def _attempt(request: Request, rt: Runtime, login: str, password: str) -> Respon
 
     with rt.factory() as session:
         operator = session.exec(select(Operator).where(Operator.login == name)).first()
-    matches = check_password(operator.password_hash if operator else None, password)
+    matches = checks.verify(operator.password_hash if operator else None, password)
     if operator is None or not matches or not operator.active:
         reason = "unknown_login" if operator is None else "wrong_password"
         if operator is not None and matches:
