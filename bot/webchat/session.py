@@ -29,12 +29,23 @@ _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{20,64}", re.ASCII)
 _LONGEST_COOKIE = 200
 
 
+def _key(request: Request) -> str:
+    """The app's secret key (the runtime's settings hold the one the operators' sessions are
+    signed with). Never sign with an empty key: anyone could forge sessions."""
+    key: str = request.app.state.runtime.settings.secret_key
+    if not key:
+        raise RuntimeError("no secret key to sign web-chat sessions with")
+    return key
+
+
 def _signer(request: Request) -> TimestampSigner:
-    return TimestampSigner(request.app.state.runtime.settings.secret_key, salt=SALT)
+    return TimestampSigner(_key(request), salt=SALT)
 
 
 def signed(secret_key: str, session_id: str) -> str:
     """The cookie value for ``session_id`` (what ``remember`` sets)."""
+    if not secret_key:
+        raise RuntimeError("no secret key to sign web-chat sessions with")
     return TimestampSigner(secret_key, salt=SALT).sign(session_id).decode("ascii")
 
 
@@ -57,6 +68,6 @@ def current(request: Request) -> str | None:
 def remember(request: Request, response: Response, session_id: str) -> None:
     """Give the visitor the signed cookie for ``session_id`` (a fresh issue time)."""
     response.set_cookie(
-        COOKIE, signed(request.app.state.runtime.settings.secret_key, session_id), max_age=MAX_AGE,
+        COOKIE, signed(_key(request), session_id), max_age=MAX_AGE,
         httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/",
     )  # fmt: skip
