@@ -81,10 +81,13 @@ def _refuse_unsafe_settings(*, web: bool, host: str | None = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database to the latest schema."""
-    from inbox.db import upgrade
+    from inbox.db import MigrationRefused, upgrade
 
     settings = get_settings()
-    upgrade(settings.effective_database_url)
+    try:
+        upgrade(settings.effective_database_url)
+    except MigrationRefused as exc:
+        raise _fail(str(exc)) from None
     typer.echo(f"database ready: {settings.effective_database_url}")
 
 

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     #: Sites (origins such as ``https://www.agency.example``, comma-separated) that may show
     #: the web chat page ``/chat`` in an ``<iframe>``; empty: none, like every other page.
     webchat_frame_ancestors: Annotated[list[str], NoDecode] = []
+    #: Password checks one web process runs at once; one more login is answered 503 at once
+    #: (a login flood must not starve the operators' pages). 0: half the CPU cores.
+    login_checks_at_once: int = 0
     host: str = "127.0.0.1"
     port: int = 8000
     #: How often the SLA scan runs, in seconds.
@@ -84,6 +87,15 @@ class Settings(BaseSettings):
     #: ...and failed authentications per client address before it gets 429 for a while.
     api_auth_failures_per_second: float = 0.2
     api_auth_failures_burst: int = 20
+    #: New web-chat conversations (docs/webchat.md#limits) one client address (an IPv6 /64)
+    #: may open in any 60 minutes and in any minute, and one chat session in any 60 minutes;
+    #: over one the chat answers 429. An office or a mobile operator's NAT shares one
+    #: address: 60 an hour is one a minute all hour long; 10 a minute lets a flood open no
+    #: more than that in its first seconds. Messages in an open conversation are not limited
+    #: by these. 0 turns one off.
+    webchat_new_conversations_per_address_per_hour: int = 60
+    webchat_new_conversations_per_address_per_minute: int = 10
+    webchat_new_conversations_per_session_per_hour: int = 10
     #: Telegram bot token from @BotFather; empty means the Telegram adapter is off.
     telegram_token: str = ""
     #: The secret given to setWebhook; Telegram sends it in X-Telegram-Bot-Api-Secret-Token.

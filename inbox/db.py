@@ -17,6 +17,11 @@ from sqlmodel import Session
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+class MigrationRefused(RuntimeError):
+    """A migration found data it must not change on its own; the message says what to do
+    (``otklik db upgrade`` prints it as one line)."""
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine; SQLite files get WAL, a busy timeout and foreign keys on."""
     if url.startswith("sqlite"):

@@ -407,3 +407,26 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = 0
     window_start: datetime | None = _ts()
     locked_until: datetime | None = _ts()
+
+
+class QuotaCounter(SQLModel, table=True):
+    """How many times one key used one quota in one clock window (``inbox/quota.py``): new
+    web-chat conversations per client address and per chat session, per hour and minute.
+
+    In the database, not in memory, so that every web process sees the same counts; one row
+    per key and window, changed by one conditional ``UPDATE`` (atomic on both databases).
+    """
+
+    __tablename__ = "quota_counter"
+    __table_args__ = (
+        sa.UniqueConstraint("scope", "key", "slot", name="uq_quota_counter_scope_key_slot"),
+        sa.Index("ix_quota_counter_scope_slot", "scope", "slot"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: Which quota, e.g. ``webchat-address``.
+    scope: str = Field(max_length=30)
+    key: str = Field(max_length=255)
+    #: The clock window this row counts: whole windows (the quota's length) since the epoch.
+    slot: int
+    count: int = 0

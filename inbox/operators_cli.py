@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session, col, select
 
-from inbox import audit, operators
+from inbox import audit, operators, throttle
 from inbox.config import get_settings
 from inbox.db import make_engine, session_factory
 from inbox.models import Operator, Role
@@ -106,3 +106,31 @@ def list_operators() -> None:
         for op in session.exec(select(Operator).order_by(col(Operator.login))).all():
             state = "active" if op.active else "disabled"
             typer.echo(f"{op.login}\t{op.role}\t{state}\t{op.display_name}")
+
+
+@operator_app.command("unlock")
+def unlock(
+    login: Annotated[str | None, typer.Argument(help="Lift the lock on this login")] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Lift the lock on this client address")
+    ] = None,
+) -> None:
+    """Lift a login lock that failed logins put on a login name or on a client address."""
+    if (login is None) == (address is None):
+        raise _fail("give a LOGIN or --address IP (one of them)")
+    now = datetime.now(UTC)
+    with _session() as session:
+        if address is not None:
+            address = address.strip()
+            if not throttle.clear_address(session, address):
+                raise _fail(f"address {address!r} has no failed logins or lock")
+            audit.record(session, "address_unlocked", now, actor=ACTOR, address=address)
+            done = f"logins from {address} unlocked"
+        else:
+            assert login is not None
+            name = operators.normalize_login(login)
+            throttle.clear_login(session, name)
+            audit.record(session, "login_unlocked", now, actor=ACTOR, login=name)
+            done = f"login {name} unlocked"
+        session.commit()
+        typer.echo(done)

@@ -20,7 +20,7 @@ from bot.citizen import texts
 from bot.citizen.engine import LATE_AFTER
 from bot.telegram.parse import parse_update
 from bot.webchat import store
-from bot.webchat.routes import COOKIE
+from bot.webchat.session import COOKIE, signed
 from inbox import workflow
 from inbox.clock import FrozenClock
 from inbox.ingest import Finished
@@ -196,7 +196,7 @@ def test_web_chat_message_journalled_before_a_crash_is_answered_at_start_up(
     app.state.citizen_bot = citizen_bot(runtime, clock)
     with TestClient(app) as client:  # the start-up runs process_pending
         assert pending(runtime) == []
-        client.cookies.set(COOKIE, session_id)
+        client.cookies.set(COOKIE, signed(runtime.settings.secret_key, session_id))
         messages = client.get("/api/chat/messages").json()
     assert [m["direction"] for m in messages] == ["in", "out"]
     assert messages[1]["text"].startswith(GARBAGE_ANSWER)

@@ -154,6 +154,11 @@ def test_rating_press_after_close_is_stored_without_a_new_conversation(
     asked = next(m for m in bot_answers(vk_runtime) if m.id == request)
     assert asked.reply_target == {"peer_id": PEER}
     assert button_ids(asked)[-1] == f"{texts.RATE_PREFIX}{conversation_id}:5"
+    with vk_runtime.factory() as session:  # sent, as the VK outbox records it
+        sent = session.get(Message, request)
+        assert sent is not None
+        sent.delivery_status = "sent"
+        session.commit()
     press(client, f"{texts.RATE_PREFIX}{conversation_id}:5", "5")
     with vk_runtime.factory() as session:
         [rating] = session.exec(select(Rating)).all()

@@ -6,7 +6,8 @@ transaction. ``handle_pending`` is the same turn for an event ``Inbox.process_pe
 finished instead of the webhook; when that is late (``late_after``), the bot does not take up
 the stale message itself but hands it to an operator with an apology (docs/citizen-bot.md).
 ``ask_for_ratings`` asks citizens to rate conversations an operator closed, and ``rate``
-stores the answer (a ``Rating``, with the KB entry when the last answer came from it).
+stores the answer (a ``Rating``, with the KB entry when the last answer came from it) when
+``bot.citizen.rating`` says the presser may give it.
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
-from bot.citizen import texts
+from bot.citizen import rating, texts
 from bot.citizen.catalog import Catalog, load_catalog
 from bot.citizen.dialogue import BotContext, BotInput, Turn, load_state, save_state
 from bot.citizen.handlers import build_root
+from bot.citizen.rating import RATING_REQUESTED
 from inbox import audit, workflow
-from inbox.bounded import INT64_MAX
 from inbox.clock import Clock
 from inbox.config import Settings
 from inbox.events import Channel, InboundEvent, Place
-from inbox.ingest import Finished, Processed
+from inbox.ingest import Finished, Processed, find_last_conversation
 from inbox.models import (
     AuditEvent,
     Conversation,
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 BOT_CHANNELS = (Channel.telegram.value, Channel.webchat.value, Channel.vk.value)
 #: Thread keys of VK group chats (``bot.vk.parse``): private, yet no dialogue with the bot.
 VK_GROUP_CHAT_THREADS = "vk:peer:%:from:%"
-RATING_REQUESTED = "rating_requested"
 #: A message ``process_pending`` finishes later than this after it arrived is not taken up by
 #: the bot's dialogue: an operator gets it (``OTKLIK_BOT_LATE_AFTER``, in seconds).
 LATE_AFTER = timedelta(minutes=10)
@@ -191,31 +191,27 @@ class CitizenBot:
             return queued
 
     def rate(self, event: InboundEvent, pressed: str) -> list[int]:
-        """Store the rating a citizen pressed (``rate:<conversation>:<score>``), once."""
-        try:
-            conversation_id, score = (
-                int(p) for p in pressed.removeprefix(texts.RATE_PREFIX).split(":")
-            )
-        except ValueError:
-            log.warning("malformed rating button %r", pressed)
-            return []
-        if not 1 <= score <= 5 or not 0 < conversation_id <= INT64_MAX:  # a forged id: no 500
-            return []
+        """Store the rating a citizen pressed (``rate:<conversation>:<score>``) if they may
+        (``bot.citizen.rating``: their own closed conversation, asked, once); else a polite
+        refusal and no rating. The reply goes to the rated conversation when it is the
+        citizen's, else to the citizen's last conversation in this dialogue; with none, no
+        message is queued (the web chat and Telegram then show ``texts.RATE_REFUSED`` as the
+        press's note)."""
+        parsed = rating.parse(pressed)
         now = self.clock.now()
         with self.factory() as session:
-            conversation = session.get(Conversation, conversation_id)
-            # Only the citizen of that dialogue may rate it: the same channel and thread.
-            if (
-                conversation is None
-                or conversation.channel != event.channel.value
-                or conversation.thread_key != event.thread_key[:255]
-            ):
-                log.warning("rating for a foreign conversation %s ignored", conversation_id)
-                return []
-            existing = session.exec(
-                select(Rating).where(Rating.conversation_id == conversation_id)
-            ).first()
-            if existing is None:
+            conversation = (
+                workflow.lock_conversation(session, parsed[0]) if parsed is not None else None
+            )
+            if parsed is None:
+                refused: rating.Refusal | None = rating.Refusal.malformed
+            elif conversation is None:
+                refused = rating.Refusal.foreign
+            else:
+                refused = rating.refusal(session, event, conversation)
+            if refused is None:
+                assert parsed is not None and conversation is not None
+                conversation_id, score = parsed
                 session.add(
                     Rating(
                         conversation_id=conversation_id,
@@ -228,10 +224,26 @@ class CitizenBot:
                     session, "rated", now, conversation_id=conversation_id, actor="citizen",
                     score=score,
                 )  # fmt: skip
-            text = texts.RATE_THANKS if existing is None else texts.RATE_ALREADY
-            message = _queue_after_close(session, conversation, text, now, [])
+                target: Conversation | None = conversation
+                text = texts.RATE_THANKS
+            else:
+                own = conversation is not None and refused != rating.Refusal.foreign
+                target = conversation if own else find_last_conversation(
+                    session, event.channel.value, event.thread_key
+                )  # fmt: skip
+                text = rating.REPLIES[refused]
+                log.warning(
+                    "rating press refused (%s) on %s: %r", refused.value, event.channel.value,
+                    pressed[:80],
+                )  # fmt: skip
+                audit.record(
+                    session, "rating_refused", now,
+                    conversation_id=target.id if target is not None else None, actor="citizen",
+                    reason=refused.value, pressed=pressed[:80],
+                )  # fmt: skip
+            message = _queue_after_close(session, target, text, now, []) if target else None
             session.commit()
-            return [message.id] if message.id is not None else []
+            return [message.id] if message is not None and message.id is not None else []
 
 
 def _last_kb_entry(session: Session, conversation_id: int) -> str | None:
@@ -257,8 +269,9 @@ def _queue_after_close(
     now: datetime,
     buttons: list[list[texts.Button]],
 ) -> Message:
-    """A bot message on a closed conversation (rating request, thanks): it is no response to
-    an appeal, so it goes to the outbox without the workflow's state change."""
+    """A bot message outside the dialogue's turns (rating request, thanks, a refused rating),
+    mostly on a closed conversation: it is no response to an appeal, so it goes to the outbox
+    without the workflow's state change."""
     target = {k: v for k, v in conversation.reply_target.items() if k != "reply_to_message_id"}
     message = workflow.queue_outbound(session, conversation, text, now, reply_target=target)
     message.meta = {"buttons": buttons, "after_close": True}

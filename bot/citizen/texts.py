@@ -124,6 +124,15 @@ RATE_PROMPT = (
 )
 RATE_THANKS = "Спасибо за оценку! Она помогает нам работать лучше."
 RATE_ALREADY = "Вы уже оценили это обращение. Спасибо!"
+#: A refused press (bot/citizen/rating.py): not the citizen's conversation, or a made-up one.
+RATE_REFUSED = (
+    "Эту оценку мы не можем принять. Оценить можно только своё обращение: "
+    "мы пришлём вопрос об оценке, когда его закроем."
+)
+#: ...or the citizen's own conversation before it was closed and the question was sent.
+RATE_NOT_YET = (
+    "Оценить обращение можно после того, как его закроют. Тогда мы пришлём вопрос об оценке."
+)
 
 FOREIGN_HANDOFF = {
     "ru": "Здравствуйте! Мы получили ваше сообщение и передали его оператору. Он ответит здесь же.",

@@ -17,7 +17,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 
 from bot.citizen.engine import CitizenBot
-from bot.citizen.texts import BUTTON_WHILE_OPERATOR
+from bot.citizen.texts import BUTTON_WHILE_OPERATOR, RATE_PREFIX, RATE_REFUSED
 from bot.telegram.parse import parse_update
 from inbox.events import InboundEvent
 from inbox.ingest import Accepted
@@ -72,13 +72,16 @@ class TelegramPipeline:
 
     async def _answer_button(self, event: InboundEvent, silent: bool) -> None:
         """Stop the pressed button's spinner; when the bot has nothing to say (an operator has
-        the conversation), a short pop-up says so instead of leaving the press unanswered."""
+        the conversation, or a refused rating had nowhere to be answered), a short pop-up says
+        so instead of leaving the press unanswered."""
         query_id = event.facts.extra.get("callback_query_id")
         if query_id is None or self.bot is None:
             return
+        pressed = str(event.facts.extra.get("button") or "")
+        note = RATE_REFUSED if pressed.startswith(RATE_PREFIX) else BUTTON_WHILE_OPERATOR
         try:
             await self.bot.answer_callback_query(
-                callback_query_id=str(query_id), text=BUTTON_WHILE_OPERATOR if silent else None
+                callback_query_id=str(query_id), text=note if silent else None
             )
         except TelegramAPIError as exc:  # the spinner stops by itself after a while
             log.warning("answerCallbackQuery failed: %s", exc)

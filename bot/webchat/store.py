@@ -1,7 +1,8 @@
 """The web chat's side of the inbox: a browser session is the citizen and the thread.
 
-A session is a random id kept in a cookie; it is the citizen's identity on the ``webchat``
-channel and the thread of the conversation (``web:<id>``). There is no platform to send to:
+A session is a random id the server issued, kept signed in a cookie (``bot.webchat.session``);
+it is the citizen's identity on the ``webchat`` channel and the thread of the conversation
+(``web:<id>``). There is no platform to send to:
 the page polls for new messages, and an outbound message counts as delivered when the page
 has fetched it (``sent`` with ``external_id = "webchat"``). So the outbox worker never takes
 webchat messages, and "sent" means the citizen's browser has the reply.
@@ -22,7 +23,8 @@ from bot.citizen.texts import LABELS, RATE_PREFIX
 from inbox import audit
 from inbox.clock import as_utc
 from inbox.events import Author, Channel, Facts, InboundEvent, Place
-from inbox.models import Conversation, DeliveryStatus, Direction, Message
+from inbox.ingest import find_open_conversation
+from inbox.models import Conversation, DeliveryStatus, Direction, InboundRecord, Message
 
 WEBCHAT = Channel.webchat.value
 
@@ -59,6 +61,25 @@ def inbound_event(
         facts=Facts(place=place, extra=extra),
         reply_target={"session": session_id},
     )
+
+
+def has_open_dialogue(factory: sessionmaker[Session], session_id: str) -> bool:
+    """The session has a conversation open, or a message still waiting in the journal (with
+    ``OTKLIK_PROCESSING=worker`` the conversation is opened a moment after the POST): its
+    next message opens no new conversation."""
+    with factory() as session:
+        if find_open_conversation(session, WEBCHAT, thread_key(session_id)) is not None:
+            return True
+        # External ids are ``<session>:<client id>``; few rows are unprocessed (indexed).
+        prefix = session_id.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+        waiting = session.exec(
+            select(InboundRecord.id)
+            .where(col(InboundRecord.processed_at).is_(None))
+            .where(InboundRecord.channel == WEBCHAT)
+            .where(col(InboundRecord.external_id).like(f"{prefix}:%", escape="\\"))
+            .limit(1)
+        ).first()
+        return waiting is not None
 
 
 class ChatMessage(BaseModel):

@@ -7,6 +7,7 @@
   const input = document.getElementById("text");
   const status = document.getElementById("status");
   const START = "/start";
+  const TOO_MANY = "Слишком много сообщений. Подождите минуту и попробуйте ещё раз.";
   let lastId = 0;
   let polling = false;
 
@@ -88,9 +89,18 @@
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(payload),
       });
-      if (!response.ok) throw new Error(String(response.status));
-      const result = await response.json();
-      status.textContent = result.note || "";
+      if (response.status === 429) {
+        // Too many new conversations or requests: say when to try again (the server's
+        // Russian text when it gave one).
+        const refused = await response.json().catch(() => ({}));
+        const detail = typeof refused.detail === "string" ? refused.detail : "";
+        status.textContent = /[А-Яа-яЁё]/.test(detail) ? detail : TOO_MANY;
+        if (payload.text && payload.text !== START && !input.value) input.value = payload.text;
+      } else {
+        if (!response.ok) throw new Error(String(response.status));
+        const result = await response.json();
+        status.textContent = result.note || "";
+      }
     } catch (error) {
       status.textContent = "Сообщение не отправлено. Попробуйте ещё раз.";
     }

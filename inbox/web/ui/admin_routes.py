@@ -143,10 +143,11 @@ def operators_page(request: Request, rt: RuntimeDep, me: AdminDep) -> Response:
             if (until := throttle.active_lock(session, [_login_subject(o.login)], now))
         }
         demo = demo_passwords_in_use(session)
+        addresses = throttle.locked_addresses(session, now)
     return render(
         request, "admin_operators.html", me, section="operators", operators=staff,
         roles=list(ROLE_RANK), flash=request.session.pop("flash", None), locked=locked,
-        demo=demo,
+        demo=demo, locked_addresses=addresses,
     )  # fmt: skip
 
 
@@ -244,6 +245,24 @@ def operator_unlock(request: Request, rt: RuntimeDep, me: AdminDep, operator_id:
         session.commit()
     _audit(rt, me, "login_unlocked", login=login)
     flash(request, f"Вход для «{login}» разблокирован.")
+    return _redirect("/ui/admin/operators")
+
+
+@router.post("/admin/addresses/unlock")
+def address_unlock(
+    request: Request, rt: RuntimeDep, me: AdminDep, address: Annotated[str, Form(max_length=255)]
+) -> Response:
+    """Lift the lock that failed logins put on a client address (an office behind one NAT
+    where someone mistyped too often, say)."""
+    address = address.strip()
+    with rt.factory() as session:
+        had = throttle.clear_address(session, address)
+        session.commit()
+    if not had:
+        flash(request, f"Адрес «{address}» не заблокирован.", "error")
+        return _redirect("/ui/admin/operators")
+    _audit(rt, me, "address_unlocked", address=address)
+    flash(request, f"Вход с адреса «{address}» разблокирован.")
     return _redirect("/ui/admin/operators")
 
 

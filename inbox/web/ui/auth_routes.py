@@ -1,7 +1,10 @@
 """Login and logout, with login throttling (``inbox/throttle.py``).
 
 Every attempt is answered the same way whether the login exists or not: the same messages,
-one argon2 verification each (``check_password``), and the same counters and locks. Failed
+one argon2 verification each (``check_password``), and the same counters and locks. At most
+``checks_at_once`` attempts are checked at once, at a low CPU priority
+(``inbox/password_checks.py``); one more is answered "busy" (503) without being counted, so
+a flood of logins cannot starve the operators' pages of CPU. Failed
 and refused attempts are audit events with the login typed and the client address, never
 the password.
 """
@@ -9,6 +12,7 @@ the password.
 from __future__ import annotations
 
 import math
+import threading
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -16,8 +20,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, select
 
-from inbox import audit, operators, throttle
+from inbox import audit, operators, password_checks, throttle
 from inbox.auth import check_password
+from inbox.config import Settings
 from inbox.db import session_scope
 from inbox.models import Operator
 from inbox.runtime import Runtime
@@ -28,6 +33,31 @@ from inbox.web.ui.templating import duration_text, flash, render
 router = APIRouter()
 
 WRONG = "Неверный логин или пароль."
+BUSY = "Сервер сейчас проверяет много входов. Повторите попытку через секунду."
+_CHECKS_MADE = threading.Lock()
+
+
+def checks_at_once(settings: Settings) -> int:
+    """Password checks one web process runs at once (``OTKLIK_LOGIN_CHECKS_AT_ONCE``; 0: half
+    the CPU cores). With them all taken, a login is answered 503 + ``Retry-After: 1`` at once,
+    uncounted, and no thread waits in line (``inbox/password_checks.py``)."""
+    configured = settings.login_checks_at_once
+    return configured if configured > 0 else password_checks.default_at_once()
+
+
+def _checks(request: Request, settings: Settings) -> password_checks.PasswordChecks:
+    found: password_checks.PasswordChecks | None = getattr(
+        request.app.state, "password_checks", None
+    )
+    if found is None:
+        with _CHECKS_MADE:
+            found = getattr(request.app.state, "password_checks", None)
+            if found is None:
+                found = password_checks.PasswordChecks(checks_at_once(settings))
+                request.app.state.password_checks = found
+    return found
+
+
 #: Audit events keep at most this much of what was typed as the login.
 LOGIN_KEPT = 100
 
@@ -59,6 +89,12 @@ def login_page(request: Request) -> Response:
     return render(request, "login.html")
 
 
+def _busy(request: Request, login: str) -> Response:
+    response = render(request, "login.html", error=BUSY, login=login, status_code=503)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 @router.post("/login", dependencies=[Depends(verify_csrf)])
 def login(
     request: Request,
@@ -66,30 +102,50 @@ def login(
     login: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> Response:
-    name, ip, now = login.strip(), client_ip(request), rt.clock.now()
+    # A free password-check slot or an immediate "busy": never a thread waiting in line.
+    checks = _checks(request, rt.settings)
+    if not checks.admit():
+        return _busy(request, login)
+    try:
+        return _attempt(request, rt, checks, login, password)
+    finally:
+        checks.release()
+
+
+def _attempt(
+    request: Request,
+    rt: Runtime,
+    checks: password_checks.PasswordChecks,
+    login: str,
+    password: str,
+) -> Response:
+    name, ip, now = operators.normalize_login(login), client_ip(request), rt.clock.now()
     policy = throttle.ThrottlePolicy.from_settings(rt.settings)
     subjects = policy.subjects(name, ip)
     with session_scope(rt.factory) as session:
-        until = throttle.active_lock(session, subjects, now)
-        if until is not None:
-            _audit_attempt(session, "login_refused", now, name, ip, until=until.isoformat())
-    if until is not None:
-        return _refused(request, login, until, now)
+        # Check and count in one step, before the password is checked (inbox/throttle.py).
+        reserved = throttle.reserve(session, subjects, now, policy)
+        if reserved.refused_until is not None:
+            until = reserved.refused_until.isoformat()
+            _audit_attempt(session, "login_refused", now, name, ip, until=until)
+            _audit_locks(session, reserved.started, now, name, ip)
+    if reserved.refused_until is not None:
+        return _refused(request, login, reserved.refused_until, now)
 
     with rt.factory() as session:
         operator = session.exec(select(Operator).where(Operator.login == name)).first()
-    matches = check_password(operator.password_hash if operator else None, password)
+    matches = checks.verify(operator.password_hash if operator else None, password)
     if operator is None or not matches or not operator.active:
         reason = "unknown_login" if operator is None else "wrong_password"
         if operator is not None and matches:
             reason = "inactive"
-        locks = _count_failure(rt, policy, subjects, now, name, ip, reason)
-        if locks:
-            return _refused(request, login, max(lock.until for lock in locks), now)
+        locked_until = _count_failure(rt, policy, subjects, now, name, ip, reason)
+        if locked_until is not None:
+            return _refused(request, login, locked_until, now)
         return render(request, "login.html", error=WRONG, login=login, status_code=401)
 
     with session_scope(rt.factory) as session:
-        throttle.clear_login(session, name)
+        throttle.count_success(session, subjects)
         audit.record(
             session, "logged_in", now, operator_id=operator.id, actor=operator.login, ip=ip
         )
@@ -105,18 +161,25 @@ def _count_failure(
     name: str,
     ip: str,
     reason: str,
-) -> list[throttle.Lock]:
+) -> datetime | None:
+    """Settle a failed attempt; until when its login or address is now locked, if it is."""
     with session_scope(rt.factory) as session:
-        locks = throttle.count_failure(session, subjects, now, policy)
+        locks, until = throttle.count_failure(session, subjects, now, policy)
         _audit_attempt(session, "login_failed", now, name, ip, reason=reason)
-        for lock in locks:
-            _audit_attempt(
-                session, "login_locked", now, name, ip,
-                locked=lock.subject.scope, until=lock.until.isoformat(),
-            )  # fmt: skip
+        _audit_locks(session, locks, now, name, ip)
     with session_scope(rt.factory) as session:
         throttle.prune(session, now, policy)
-    return locks
+    return until
+
+
+def _audit_locks(
+    session: Session, locks: list[throttle.Lock], now: datetime, name: str, ip: str
+) -> None:
+    for lock in locks:
+        _audit_attempt(
+            session, "login_locked", now, name, ip,
+            locked=lock.subject.scope, until=lock.until.isoformat(),
+        )  # fmt: skip
 
 
 def _audit_attempt(
