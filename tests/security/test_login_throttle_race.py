@@ -44,7 +44,7 @@ def server(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Itera
         env={
             "OTKLIK_DATABASE_URL": db_url,
             "OTKLIK_DATA_DIR": str(tmp_path),
-            "OTKLIK_SECRET_KEY": "race-test-secret",
+            "OTKLIK_SECRET_KEY": "race-test-secret-" + "k" * 32,
             "OTKLIK_LOGIN_MAX_FAILURES": str(PER_LOGIN),
             "OTKLIK_LOGIN_IP_MAX_FAILURES": str(PER_ADDRESS),
             "OTKLIK_LOGIN_CHECKS_AT_ONCE": str(checks_at_once),
