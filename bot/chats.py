@@ -49,7 +49,9 @@ def citizen_bot(app: FastAPI) -> CitizenBot:
     found: CitizenBot | None = getattr(app.state, "citizen_bot", None)
     if found is None:
         rt = _runtime(app)
-        found = CitizenBot.from_settings(rt.factory, rt.clock, rt.rules, rt.settings, kb=rt.kb)
+        found = CitizenBot.from_settings(
+            rt.factory, rt.clock, rt.rules_source, rt.settings, kb=rt.kb
+        )
         app.state.citizen_bot = found
     return found
 

@@ -81,7 +81,7 @@ class Worker:
         if self.telegram is None and settings.telegram_token:
             self.telegram = Bot(settings.telegram_token)
         self.citizen_bot = citizen_bot or CitizenBot.from_settings(
-            runtime.factory, runtime.clock, runtime.rules, settings, kb=runtime.kb
+            runtime.factory, runtime.clock, runtime.rules_source, settings, kb=runtime.kb
         )
         #: What this worker did, logged when it stops.
         self.processed = 0

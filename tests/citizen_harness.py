@@ -68,7 +68,7 @@ def tiny_kb() -> KnowledgeBase:
 def citizen_bot(runtime: Runtime, clock: FrozenClock) -> CitizenBot:
     context = BotContext(
         kb=tiny_kb(),
-        rules=runtime.rules,
+        rules_source=runtime.rules_source,
         catalog=load_catalog(),
         payment_url_template=PAYMENT_TEMPLATE,
     )

@@ -40,6 +40,7 @@ from inbox.models import (
 from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider
 from rules.engine import ResponseRules
+from rules.reloadable import Reloadable
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class CitizenBot:
         cls,
         factory: sessionmaker[Session],
         clock: Clock,
-        rules: ResponseRules,
+        rules: ResponseRules | Reloadable[ResponseRules],
         settings: Settings,
         kb: KnowledgeBase | KnowledgeBaseProvider | None = None,
         catalog: Catalog | None = None,
@@ -102,7 +103,7 @@ class CitizenBot:
         of the settings' ``kb_dir`` is made (loaded on the first question)."""
         context = BotContext(
             kb=kb if kb is not None else KnowledgeBaseProvider(settings.effective_kb_dir),
-            rules=rules,
+            rules_source=rules,
             catalog=catalog or load_catalog(settings.bot_catalog),
             payment_url_template=settings.payment_url_template,
         )

@@ -77,7 +77,9 @@ def poll_command() -> None:
 
     async def run() -> None:
         bot = Bot(settings.telegram_token)
-        citizen = CitizenBot.from_settings(runtime.factory, runtime.clock, runtime.rules, settings)
+        citizen = CitizenBot.from_settings(
+            runtime.factory, runtime.clock, runtime.rules_source, settings
+        )
         worker = asyncio.create_task(
             outbox_loop(runtime, {"telegram": TelegramSender(bot)}, citizen)
         )

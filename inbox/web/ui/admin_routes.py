@@ -102,8 +102,8 @@ def profile_save(
     error = _check_yaml(text, path, load_profile)
     if error:
         return _yaml_page(request, me, "profile", path, text, error)
-    path.write_text(text, encoding="utf-8")
-    rt.profile = rt.inbox.profile = load_profile(path)
+    write_atomically(path, text)  # workers reading it see the old file or the new one
+    rt.profile_source.reload()
     _audit(rt, me, "profile_changed", file=path.name)
     flash(request, "Профиль сохранён и применён.")
     return _redirect("/ui/admin/profile")
@@ -122,8 +122,8 @@ def rules_save(
     error = _check_yaml(text, path, lambda p: ResponseRules.load(p.parent))
     if error:
         return _yaml_page(request, me, "rules", path, text, error)
-    path.write_text(text, encoding="utf-8")
-    rt.rules = rt.inbox.rules = ResponseRules.load(rt.settings.rules_dir)
+    write_atomically(path, text)  # workers reading it see the old file or the new one
+    rt.rules_source.reload()
     _audit(rt, me, "rules_changed", file=path.name)
     flash(request, "Правила сохранены и применены к новым сообщениям.")
     return _redirect("/ui/admin/rules")
