@@ -25,9 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
+from core.clock import Clock, SystemClock, as_utc
+from core.events import InboundEvent
 from inbox import audit, sla
-from inbox.clock import Clock, SystemClock, as_utc
-from inbox.events import InboundEvent
 from inbox.journal_failures import RetryPolicy, due_for_processing, record_failure
 from inbox.models import (
     OPEN_STATUSES,

@@ -8,8 +8,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from inbox.clock import Clock, SystemClock
-from inbox.config import Settings
+from core.clock import Clock, SystemClock
+from core.config import Settings
 from inbox.db import make_engine, session_factory
 from inbox.ingest import Inbox
 from inbox.journal_failures import RetryPolicy

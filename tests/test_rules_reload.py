@@ -20,13 +20,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from bot.chats import citizen_bot
+from bot.citizen.app import citizen_bot
+from core.config import RULES_DIR, Settings
 from inbox.auth import hash_password
-from inbox.config import RULES_DIR, Settings
 from inbox.db import make_engine, session_factory, session_scope
 from inbox.models import Operator, Role, SlaClock
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from rules.engine import ResponseRules
 from rules.reloadable import Reloadable
 from tests.loadgen import Server, WorkerProcess

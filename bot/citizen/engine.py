@@ -24,10 +24,10 @@ from bot.citizen.catalog import Catalog, load_catalog
 from bot.citizen.dialogue import BotContext, BotInput, Turn, load_state, save_state
 from bot.citizen.handlers import build_root
 from bot.citizen.rating import RATING_REQUESTED
+from core.clock import Clock
+from core.config import Settings
+from core.events import Channel, InboundEvent, Place
 from inbox import audit, workflow
-from inbox.clock import Clock
-from inbox.config import Settings
-from inbox.events import Channel, InboundEvent, Place
 from inbox.ingest import Finished, Processed, find_last_conversation
 from inbox.models import (
     AuditEvent,

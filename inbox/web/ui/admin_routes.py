@@ -17,12 +17,12 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
+from core.bounded import DbId
 from inbox import audit, operators, throttle
-from inbox.bounded import DbId
-from inbox.demo import demo_passwords_in_use
+from inbox.demo_accounts import demo_passwords_in_use
 from inbox.models import Operator, Role
 from inbox.runtime import Runtime
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 from inbox.web.ui.resources import readability_bar, save_bar
 from inbox.web.ui.security import ROLE_RANK, AdminDep, SupervisorDep, verify_csrf
 from inbox.web.ui.templating import flash, render

@@ -11,17 +11,17 @@ import typer
 from bot.email.cli import email_app
 from bot.phone.cli import phone_app
 from bot.telegram.cli import telegram_app
+from core.config import get_settings
+from core.events import Channel, PayloadError
 from inbox.application_cli import application_app, token_app
-from inbox.config import get_settings
-from inbox.events import Channel, PayloadError
 from inbox.journal_cli import journal_app
 from inbox.logging import configure as configure_logging
 from inbox.logging import install as install_log_filter
 from inbox.operators_cli import operator_app
 from knowledge_base.cli import kb_app, text_app
 from knowledge_base.rasa_cli import rasa_app
+from otklik.triage import triage
 from rules.errors import RulesFileError
-from rules.triage import triage
 
 app = typer.Typer(
     name="otklik",
@@ -98,7 +98,7 @@ def ingest(
 ) -> None:
     """Store one native payload in the inbox (deduplicated) and print what happened."""
     from bot.normalize import normalize
-    from rules.triage import _read
+    from otklik.triage import _read
 
     rt = _runtime()
     try:
@@ -137,7 +137,8 @@ def sla_scan() -> None:
 @demo_app.command("load")
 def demo_load() -> None:
     """Create demo operators and a morning of demo appeals (idempotent)."""
-    from inbox.demo import DEMO_OPERATORS, load_demo
+    from inbox.demo_accounts import DEMO_OPERATORS
+    from otklik.demo import load_demo
 
     rt = _runtime()
     operators, events = load_demo(rt)
@@ -155,8 +156,8 @@ def serve(
     """Start the web app, the enabled channel adapters and the scheduler."""
     import uvicorn
 
-    from inbox.web.app import create_app
     from inbox.web.proxies import uvicorn_proxy_options
+    from otklik.web import create_app
 
     configure_logging()
     _refuse_unsafe_settings(web=True, host=host)
@@ -181,7 +182,7 @@ def worker() -> None:
     (with OTKLIK_PROCESSING=worker and OTKLIK_BACKGROUND=off for otklik serve)."""
     import asyncio
 
-    from inbox.worker import run_worker
+    from otklik.worker import run_worker
 
     configure_logging()
     _refuse_unsafe_settings(web=False)
