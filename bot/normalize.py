@@ -30,6 +30,10 @@ def normalize(
         from bot.vk.parse import parse_vk
 
         return parse_vk(data, profile)
+    if channel is Channel.max:
+        from bot.max.parse import parse_max
+
+        return parse_max(data, profile, received_at)
     if channel is Channel.phone:
         from bot.phone.parse import parse_phone
 

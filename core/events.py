@@ -28,6 +28,7 @@ class Channel(StrEnum):
     email = "email"
     phone = "phone"
     webchat = "webchat"
+    max = "max"
 
 
 class Place(StrEnum):

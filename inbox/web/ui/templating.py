@@ -24,6 +24,7 @@ CHANNELS = {
     "email": "Эл. почта",
     "phone": "Телефон",
     "webchat": "Веб-чат",
+    "max": "MAX",
 }
 KINDS = {
     "appeal": "Обращение",
