@@ -37,6 +37,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     ),
     "phone": ("bot.phone.cli", "phone_app", "Phone-robot webhook."),
     "telegram": ("bot.telegram.cli", "telegram_app", "Telegram bot: long polling, webhook."),
+    "max": ("bot.max.cli", "max_app", "MAX bot: long polling, webhook."),
     "email": ("bot.email.cli", "email_app", "The email channel (IMAP in, SMTP out)."),
     "journal": (
         "inbox.journal_cli", "journal_app", "The inbound journal: events whose processing failed."

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bot.max.parse import parse_max
-from inbox.config import RULES_DIR
-from inbox.events import Channel, PayloadError, Place
+from core.config import RULES_DIR
+from core.events import Channel, PayloadError, Place
 from rules.engine import ResponseRules
 from rules.profile import AgencyProfile
 from tests.conftest import PAYLOADS
@@ -34,7 +34,7 @@ def test_dialog_message_is_an_appeal_in_the_chat_thread(profile: AgencyProfile) 
     assert event.author.display_name == "Ольга Смирнова"
     assert event.reply_target == {
         "chat_id": 182739461,
-        "reply_to": "mid.000000000ae4a9f5019ae9d1c3b20f11",
+        "reply_to_message_id": "mid.000000000ae4a9f5019ae9d1c3b20f11",
     }
     assert event.published_at.isoformat() == "2026-12-04T07:00:01+00:00"
 

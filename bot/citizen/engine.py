@@ -45,7 +45,12 @@ from rules.reloadable import Reloadable
 log = logging.getLogger(__name__)
 
 #: Channels where the bot talks to the citizen in a private dialogue.
-BOT_CHANNELS = (Channel.telegram.value, Channel.webchat.value, Channel.vk.value)
+BOT_CHANNELS = (
+    Channel.telegram.value,
+    Channel.webchat.value,
+    Channel.vk.value,
+    Channel.max.value,
+)
 #: Thread keys of VK group chats (``bot.vk.parse``): private, yet no dialogue with the bot.
 VK_GROUP_CHAT_THREADS = "vk:peer:%:from:%"
 #: A message ``process_pending`` finishes later than this after it arrived is not taken up by
@@ -65,7 +70,8 @@ def bot_input(event: InboundEvent, late: bool = False) -> BotInput:
 
 def is_dialogue(event: InboundEvent) -> bool:
     """The bot speaks only in private dialogues (a Telegram private chat, VK private messages,
-    the web chat), not in group chats, and does not answer an edit of a message again."""
+    a MAX dialog, the web chat), not in group chats, and does not answer an edit of a message
+    again."""
     facts = event.facts
     return (
         event.channel.value in BOT_CHANNELS

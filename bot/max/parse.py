@@ -35,7 +35,7 @@ from maxapi.types.users import User
 from pydantic import ValidationError
 
 from bot.citizen.texts import RATE_PREFIX
-from inbox.events import Attachment, Author, Channel, Facts, InboundEvent, PayloadError, Place
+from core.events import Attachment, Author, Channel, Facts, InboundEvent, PayloadError, Place
 from rules.profile import AgencyProfile
 
 #: Comment updates ``maxapi`` 1.2.3 has no update class for; validated as ``CommentMessage``.
@@ -212,7 +212,7 @@ def _message_event(
         mentions=_explicit_mentions(data, profile),
         extra={"update_type": kind, "chat_type": str(recipient.chat_type), "edited": edited},
     )
-    reply_target: dict[str, Any] = {"chat_id": chat_id, "reply_to": body.mid}
+    reply_target: dict[str, Any] = {"chat_id": chat_id, "reply_to_message_id": body.mid}
     user_key = sender.user_id if sender else chat_id
     source_url = msg.url_api if (msg.url_api or "").startswith("https://") else None
     if recipient.chat_type == "dialog":
@@ -295,7 +295,11 @@ def _comment_event(data: dict[str, Any], kind: str, profile: AgencyProfile) -> I
                 "edited": edited,
             },
         ),
-        reply_target={"chat_id": chat_id, "post_id": post_id, "reply_to": comment.body.mid},
+        reply_target={
+            "chat_id": chat_id,
+            "post_id": post_id,
+            "reply_to_message_id": comment.body.mid,
+        },
         raw=data,
     )
 
