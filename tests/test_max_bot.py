@@ -17,18 +17,18 @@ import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.chats import max_bot
 from bot.citizen import texts
+from bot.max.app import max_bot
 from bot.max.cli import poll
 from bot.max.pipeline import MaxPipeline
 from bot.max.sender import MaxSender, shared_limiter
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox import workflow
-from inbox.clock import FrozenClock
-from inbox.config import Settings
 from inbox.models import Conversation, InboundRecord, Message, Operator, Rating
 from inbox.outbox import DeliveryReport, Outbox
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.citizen_harness import GARBAGE_ANSWER, citizen_bot
 from tests.conftest import payload
 from tests.max_api_server import TOKEN, FakeMaxApi
@@ -496,8 +496,8 @@ async def test_long_polling_journals_answers_and_moves_the_marker(
 def test_set_webhook_subscribes_with_the_secret(
     max_api: FakeMaxApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inbox.cli import app
-    from inbox.config import get_settings
+    from core.config import get_settings
+    from otklik.cli import app
 
     monkeypatch.setenv("OTKLIK_MAX_TOKEN", TOKEN)
     monkeypatch.setenv("OTKLIK_MAX_WEBHOOK_SECRET", SECRET)

@@ -20,6 +20,7 @@ from maxapi.exceptions.max import MaxError
 from bot.citizen.engine import CitizenBot
 from bot.citizen.texts import BUTTON_WHILE_OPERATOR, RATE_PREFIX, RATE_REFUSED
 from bot.max.parse import parse_max
+from bot.max.sender import shared_limiter
 from core.events import InboundEvent
 from inbox.ingest import Accepted
 from inbox.runtime import Runtime
@@ -78,6 +79,7 @@ class MaxPipeline:
         pressed = str(event.facts.extra.get("button") or "")
         note = RATE_REFUSED if pressed.startswith(RATE_PREFIX) else BUTTON_WHILE_OPERATOR
         try:
+            await shared_limiter(self.runtime.settings.max_rate_per_second).wait()
             await self.bot.send_callback(callback_id=str(callback_id), notification=note)
         except (MaxError, ValueError) as exc:  # the press simply stays unanswered
             log.warning("MAX POST /answers failed: %s", exc)

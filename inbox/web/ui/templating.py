@@ -21,10 +21,10 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 CHANNELS = {
     "telegram": "Telegram",
     "vk": "ВКонтакте",
+    "max": "MAX",
     "email": "Эл. почта",
     "phone": "Телефон",
     "webchat": "Веб-чат",
-    "max": "MAX",
 }
 KINDS = {
     "appeal": "Обращение",
