@@ -8,8 +8,9 @@ one through ``OTKLIK_MAX_API_URL``. It speaks the documented format
 ``GET /updates`` ``{"updates": [...], "marker": n}``; errors are ``{"code", "message"}`` with
 the HTTP status. It checks the ``Authorization`` header and records every request as it
 arrived (method, path, query, JSON body, monotonic time), so tests assert on what the library
-really sent. ``fail`` queues an error for the next call of a path; ``hang`` makes the next
-``POST /messages`` store the message and then never answer (a worker killed mid-send).
+really sent. ``fail`` queues an error for the next call of a path; ``hang_at = n`` makes the
+n-th ``POST /messages`` store the message and then not answer until ``released`` is set (a
+worker killed mid-send; ``hanging`` is set meanwhile).
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ class FakeMaxApi:
         self.chats: dict[int, list[dict[str, Any]]] = defaultdict(list)
         self.updates: list[dict[str, Any]] = []
         self.marker = 0
-        self.hang_next_send = threading.Event()
+        self.hang_at: int | None = None
+        self.hanging = threading.Event()
         self.released = threading.Event()
+        self._stored = 0
         self._mids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -154,11 +157,12 @@ class FakeMaxApi:
                     status, answer = 401, {"code": "verify.token", "message": "Invalid token"}
                 else:
                     status, answer = api._answer(request)
-                sending = request.method == "POST" and url.path == "/messages" and status == 200
-                if sending and api.hang_next_send.is_set():  # stored, the sender never hears back
-                    api.hang_next_send.clear()
-                    api.released.wait(60)
-                    return
+                if request.method == "POST" and url.path == "/messages" and status == 200:
+                    api._stored += 1
+                    if api._stored == api.hang_at:  # stored, but the sender never hears back
+                        api.hanging.set()
+                        api.released.wait(120)
+                        return
                 data = json.dumps(answer, ensure_ascii=False).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
