@@ -17,9 +17,9 @@ import pytest
 from sqlmodel import select
 
 from bot.normalize import normalize
-from inbox.clock import SystemClock
-from inbox.config import Settings
-from inbox.events import Channel
+from core.clock import SystemClock
+from core.config import Settings
+from core.events import Channel
 from inbox.models import Message
 from inbox.runtime import build_runtime
 from tests.citizen_harness import citizen_bot
