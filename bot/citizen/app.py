@@ -40,7 +40,7 @@ def citizen_bot(app: FastAPI) -> CitizenBot:
 
 def answer_pending(app: FastAPI, runtime: Runtime) -> None:
     """Register the citizen bot as ``process_pending``'s after-processing hook for the chat
-    channels (Telegram, VK, web chat): a dialogue message their webhook left in the journal
+    channels (Telegram, VK, MAX, web chat): a dialogue message their webhook left in the journal
     (the executor was full, processing failed, the server stopped) still gets the bot's turn,
     once. The hook is a no-op for anything but a private dialogue (``is_dialogue``). The bot
     is looked up on each call, so one a test puts on ``app.state`` later is the one used.
