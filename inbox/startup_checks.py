@@ -58,6 +58,12 @@ def check(settings: Settings, *, web: bool, host: str | None = None) -> Findings
             "OTKLIK_API_DOCS is on: /docs, /redoc and /openapi.json describe every endpoint to "
             "anyone; turn it off outside development"
         )
+    if settings.max_token and not settings.max_webhook_secret:
+        found.warnings.append(
+            "OTKLIK_MAX_TOKEN is set without OTKLIK_MAX_WEBHOOK_SECRET: /webhooks/max refuses "
+            "every update (otklik max poll still works); set the secret and run otklik max "
+            "set-webhook"
+        )
     if any(ipaddress.ip_network(p).prefixlen == 0 for p in settings.trusted_proxies):
         found.warnings.append(
             "OTKLIK_TRUSTED_PROXIES trusts every address: any client can set its own "

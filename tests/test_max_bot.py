@@ -557,3 +557,13 @@ def test_set_webhook_subscribes_with_the_secret(
     assert subscribe.body["secret"] == SECRET
     assert "comment_created" in subscribe.body["update_types"]
     assert refused.exit_code == 2
+
+
+def test_serve_warns_when_the_webhook_secret_is_missing() -> None:
+    from inbox.startup_checks import check
+
+    on = Settings(max_token=TOKEN, max_webhook_secret="")
+    assert any("OTKLIK_MAX_WEBHOOK_SECRET" in w for w in check(on, web=True).warnings)
+    ready = Settings(max_token=TOKEN, max_webhook_secret=SECRET)
+    assert not any("MAX" in w for w in check(ready, web=True).warnings)
+    assert not any("MAX" in w for w in check(Settings(), web=True).warnings)
