@@ -225,6 +225,29 @@ async def test_bad_bodies_get_a_4xx_and_are_not_stored(
     assert journal_size(runtime) == 0
 
 
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("message", "recipient", "chat_id"), 10**30),
+        (("message", "sender", "user_id"), -(10**30)),
+        (("message", "timestamp"), 10**25),
+        (("message", "body", "seq"), 2**64),
+        (("timestamp",), 10**400),
+    ],
+)
+async def test_huge_numbers_are_a_4xx_not_a_500(
+    chat: MaxChat, runtime: Runtime, path: tuple[str, ...], value: int
+) -> None:
+    update = json.loads(payload("max", "dialog_message.json"))
+    node = update
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    response = await chat.post(None, raw=json.dumps(update).encode())
+    assert response.status_code == 400 and response.json()["detail"]
+    assert journal_size(runtime) == 0
+
+
 async def test_a_redelivered_update_is_stored_and_answered_once(
     chat: MaxChat, runtime: Runtime
 ) -> None:

@@ -165,8 +165,11 @@ def test_malformed_updates_are_payload_errors(data: Any, profile: AgencyProfile)
 
 def test_huge_timestamp_is_a_payload_error(profile: AgencyProfile) -> None:
     data = update("dialog_message.json")
-    data["message"]["timestamp"] = 10**20
+    data["message"]["timestamp"] = 10**18  # a 64-bit number, but no date
     with pytest.raises(PayloadError, match="out of range"):
+        parse_max(data, profile)
+    data["message"]["timestamp"] = 10**20
+    with pytest.raises(PayloadError, match="64 bits"):
         parse_max(data, profile)
 
 

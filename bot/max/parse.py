@@ -35,6 +35,7 @@ from maxapi.types.users import User
 from pydantic import ValidationError
 
 from bot.citizen.texts import RATE_PREFIX
+from core.bounded import INT64_MAX
 from core.events import Attachment, Author, Channel, Facts, InboundEvent, PayloadError, Place
 from rules.profile import AgencyProfile
 
@@ -56,6 +57,7 @@ def parse_max(
         raise PayloadError("not a MAX Update: no update_type")
     if not isinstance(data.get("timestamp"), int) or isinstance(data.get("timestamp"), bool):
         raise PayloadError("not a MAX Update: 'timestamp' must be an integer (milliseconds)")
+    _check_numbers(data)
     if kind in COMMENT_TYPES:
         return _comment_event(data, kind, profile)
     if kind in COMMENT_SERVICE_TYPES:
@@ -73,6 +75,20 @@ def parse_max(
         if pressed is not None:
             return pressed
     return _service_event(data, kind, received_at)
+
+
+def _check_numbers(data: dict[str, Any]) -> None:
+    """MAX's ids and timestamps are 64-bit: a larger number is no MAX Update, and would end as
+    an overflow in a driver or a request MAX refuses (``core/bounded.py``)."""
+    stack: list[Any] = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64_MAX:
+            raise PayloadError("MAX Update: a number larger than 64 bits")
 
 
 def _unknown_type(exc: ValidationError) -> bool:
