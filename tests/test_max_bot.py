@@ -590,3 +590,28 @@ def test_serve_warns_when_the_webhook_secret_is_missing() -> None:
     ready = Settings(max_token=TOKEN, max_webhook_secret=SECRET)
     assert not any("MAX" in w for w in check(ready, web=True).warnings)
     assert not any("MAX" in w for w in check(Settings(), web=True).warnings)
+
+
+def test_the_app_runs_the_outbox_worker_that_delivers_max_answers(
+    runtime: Runtime, clock: FrozenClock, max_api: FakeMaxApi
+) -> None:
+    """``otklik serve`` as `make run` starts it, with a MAX token: the webhook, the citizen bot
+    and the app's own outbox worker (its MAX bot built from the settings) reach the API."""
+    from fastapi.testclient import TestClient
+
+    configure(runtime.settings, max_api)
+    app = create_app(runtime, start_scheduler=True)
+    app.state.citizen_bot = citizen_bot(runtime, clock)
+    with TestClient(app) as client:
+        response = client.post(
+            "/webhooks/max",
+            content=payload("max", "dialog_message.json"),
+            headers={"X-Max-Bot-Api-Secret": SECRET, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 200
+        deadline = time.monotonic() + 15
+        while not max_api.sent() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the worker runs every second in the app's own loop
+    [request] = max_api.sent()
+    assert request.body["text"].startswith(GARBAGE_ANSWER)
+    assert request.query["chat_id"] == str(CHAT)
