@@ -185,6 +185,11 @@ def _morph(word: str) -> _Morph:
     return _Morph(tag.POS, tag.case, normalize(parse.normal_form), tag.voice)
 
 
+def lemma(word: str) -> str:
+    """The dictionary form of a Russian word (``путёвку`` → ``путевка``), cached."""
+    return _morph(word.lower()).lemma
+
+
 _VERBAL_NOUN_ENDINGS = ("ние", "тие", "ция")
 _REFLEXIVE_ENDINGS = ("ется", "ются", "ится", "ятся", "ался", "алась", "алось", "ались")
 

@@ -110,11 +110,14 @@ def _csv_safe(text: str) -> str:
 
 def write_csv(entries: Iterable[KBEntry]) -> bytes:
     """UTF-8 with a byte-order mark (so that Excel opens Cyrillic right), comma-separated."""
+    return write_csv_rows([[h for _, h in COLUMNS], *(entry_row(e) for e in entries)])
+
+
+def write_csv_rows(rows: Iterable[list[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([h for _, h in COLUMNS])
-    for entry in entries:
-        writer.writerow([_csv_safe(cell) for cell in entry_row(entry)])
+    for row in rows:
+        writer.writerow([_csv_safe(cell) for cell in row])
     return out.getvalue().encode("utf-8-sig")
 
 

@@ -29,7 +29,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "token": (
         "inbox.application_cli", "token_app", "API tokens of the agency's back-office systems."
     ),
-    "kb": ("knowledge_base.cli", "kb_app", "Knowledge base: search the FAQ, validate entries."),
+    "kb": ("inbox.kb_cli", "kb_app", "Knowledge base: search the FAQ, validate entries."),
     "text": ("knowledge_base.cli", "text_app", "Readability of Russian answers."),
     "rasa": (
         "knowledge_base.rasa_cli", "rasa_app",

@@ -34,6 +34,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
         auth_routes,
         conversation_routes,
         dashboard_routes,
+        gaps_routes,
         inbox_routes,
         journal_routes,
     )
@@ -52,7 +53,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     for module in (
         auth_routes, inbox_routes, conversation_routes, dashboard_routes, admin_routes,
-        journal_routes, application_routes,
+        journal_routes, application_routes, gaps_routes,
     ):  # fmt: skip
         app.include_router(module.router, prefix="/ui")
     app.include_router(dashboard_routes.public_router)
