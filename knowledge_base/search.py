@@ -41,6 +41,7 @@ SYNONYMS_FILE = HERE / "synonyms.yaml"
 LEXICON_FILE = HERE / "lexicon.yaml"
 NOT_OUR_TOPIC_FILE = HERE / "not_our_topic.yaml"
 CALIBRATION_FILE = HERE / "calibration.yaml"
+NOT_OUR_TOPIC_PREFIX = "not-our-topic:"
 
 #: The features of a match the calibrated confidence is computed from (see ``_features``).
 FEATURES = ("score", "coverage", "similarity", "margin", "topic_margin", "terms", "known")
@@ -105,8 +106,11 @@ class Answer(BaseModel):
 
     hit: Hit | None
     handoff: bool
+    #: empty, no_match, off_topic (a «not our topic» class won) or low_confidence.
     reason: str | None = None
     hits: list[Hit] = Field(default_factory=list)
+    #: The «not our topic» class that won (``not_our_topic.yaml`` id), when reason is off_topic.
+    off_topic: str | None = None
 
 
 def load_search_config(path: Path = SEARCH_CONFIG_FILE) -> SearchConfig:
@@ -137,7 +141,7 @@ def load_not_our_topic(path: Path = NOT_OUR_TOPIC_FILE) -> list[KBEntry]:
             raise DataFileError(f"{path}: each class needs an id and phrasings")
         phrasings = [str(p) for p in item["phrasings"]]
         fields: dict[str, Any] = {
-            "id": f"not-our-topic:{item['id']}", "topic": "", "life_situation": "",
+            "id": f"{NOT_OUR_TOPIC_PREFIX}{item['id']}", "topic": "", "life_situation": "",
             "question": phrasings[0], "phrasings": phrasings[1:], "synonyms": [],
             "short_answer": "", "full_answer": "", "department": "",
             "cannot_because": None, "available_when": None,
@@ -413,12 +417,14 @@ class KnowledgeBase:
         features: dict[str, float] = {}
         for rank, (score, entry_id, index, coverage, similarity) in enumerate(scored[:k]):
             entry = self.entries[index]
-            other = scored[1][0] if rank == 0 else scored[0][0]
+            # The best other entry («margin»): a clear winner is likelier right than a tie.
+            runner_up = scored[1][0] if len(scored) > 1 else 0.0
+            other = scored[0][0] if rank else runner_up
             hit_features = {
                 "score": score,
                 "coverage": coverage,
                 "similarity": similarity,
-                "margin": score - other if len(scored) > 1 else score,
+                "margin": score - other,
                 "topic_margin": score - best_class[0],
                 **shared,
             }
@@ -448,7 +454,10 @@ class KnowledgeBase:
         ranking = self.rank(text, k=5)
         hits = ranking.hits
         if ranking.off_topic is not None:
-            return Answer(hit=None, handoff=True, reason="off_topic", hits=hits)
+            off_topic = ranking.off_topic.removeprefix(NOT_OUR_TOPIC_PREFIX)
+            return Answer(
+                hit=None, handoff=True, reason="off_topic", hits=hits, off_topic=off_topic
+            )
         if not hits:
             return Answer(hit=None, handoff=True, reason="no_match", hits=hits)
         best = hits[0]

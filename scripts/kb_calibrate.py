@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from knowledge_base.entries import load_entries  # noqa: E402
+from knowledge_base.entries import KBEntry, load_entries  # noqa: E402
 from knowledge_base.evalset import load_colloquial, load_offtopic  # noqa: E402
 from knowledge_base.heldout import load_heldout  # noqa: E402
 from knowledge_base.search import (  # noqa: E402
@@ -76,31 +76,56 @@ def fit(rows: list[list[float]], labels: list[int], steps: int = 3000) -> list[f
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="print, do not write")
+    parser.add_argument(
+        "--folds", type=int, default=5, help="also ask the entries' own phrasings, N-fold (0 = no)"
+    )
     args = parser.parse_args()
 
-    kb = KnowledgeBase(
-        load_entries(),
-        config=load_search_config(),
-        synonym_groups=load_synonym_groups(),
-        calibration=Calibration(),
-    )
-    samples: list[tuple[str, str | None]] = [
-        (item.text, item.expected) for item in load_colloquial().train
+    entries = load_entries()
+    config = load_search_config()
+    groups = load_synonym_groups()
+
+    def index(of: list[KBEntry]) -> KnowledgeBase:
+        return KnowledgeBase(of, config=config, synonym_groups=groups, calibration=Calibration())
+
+    kb = index(entries)
+    # (index, message, expected entry or None for off-topic, whether it is of eval/ train)
+    samples: list[tuple[KnowledgeBase, str, str | None, bool]] = [
+        (kb, item.text, item.expected, True) for item in load_colloquial().train
     ]
-    samples += [(item.text, item.expected) for item in load_heldout().phrasings]
-    samples += [(text, None) for text in load_offtopic().train]
-    samples += [(text, None) for text in load_heldout().off_topic]
+    samples += [(kb, text, None, True) for text in load_offtopic().train]
+    samples += [(kb, item.text, item.expected, False) for item in load_heldout().phrasings]
+    samples += [(kb, text, None, False) for text in load_heldout().off_topic]
+    for fold in range(args.folds):
+        # The entries' own phrasings, each asked of an index built without it.
+        reduced = [
+            entry.model_copy(
+                update={
+                    "phrasings": [
+                        p for j, p in enumerate(entry.phrasings) if j % args.folds != fold
+                    ]
+                }
+            )
+            for entry in entries
+        ]
+        fold_kb = index(reduced)
+        samples += [
+            (fold_kb, phrasing, entry.id, False)
+            for entry in entries
+            for j, phrasing in enumerate(entry.phrasings)
+            if j % args.folds == fold
+        ]
     rows: list[list[float]] = []
     labels: list[int] = []
-    kept: list[tuple[str, str | None, str | None, bool]] = []
-    for text, expected in samples:
-        ranking = kb.rank(text)
+    kept: list[tuple[str | None, str | None, bool, bool]] = []
+    for on, text, expected, colloquial in samples:
+        ranking = on.rank(text)
         if not ranking.hits:
             continue
         first = ranking.hits[0].entry_id
         rows.append([ranking.features[name] for name in FEATURES])
         labels.append(int(first == expected))
-        kept.append((text, expected, first, ranking.off_topic is not None))
+        kept.append((expected, first, ranking.off_topic is not None, colloquial))
     weights = fit(rows, labels)
     calibration = Calibration(
         intercept=round(weights[0], 4),
@@ -108,26 +133,33 @@ def main() -> int:
     )
     print(f"samples {len(rows)}, positive {sum(labels)}")
     print(f"intercept {calibration.intercept}, weights {calibration.weights}")
-    on_topic = sum(expected is not None for _, expected, _, _ in kept)
-    off = len(kept) - on_topic
-    print("threshold  right  wrong  handed-off  off-topic-answered (training messages)")
-    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-        right = wrong = answered_off = 0
-        for row, (_, expected, first, beaten) in zip(rows, kept, strict=True):
-            p = calibration.confidence(dict(zip(FEATURES, row, strict=True)))
-            if beaten or p < threshold:
-                continue
-            if expected is None:
-                answered_off += 1
-            elif first == expected:
-                right += 1
-            else:
-                wrong += 1
-        handed = on_topic - right - wrong
-        print(
-            f"{threshold:9.2f}  {right / on_topic:5.1%}  {wrong / on_topic:5.1%}  "
-            f"{handed / on_topic:10.1%}  {answered_off / max(1, off):5.1%}"
-        )
+    scored = [
+        (calibration.confidence(dict(zip(FEATURES, row, strict=True))), *case)
+        for row, case in zip(rows, kept, strict=True)
+    ]
+    for title, subset in (
+        ("eval/ training part", [case for case in scored if case[4]]),
+        ("all training messages", scored),
+    ):
+        print(f"threshold  right  wrong  handed-off  off-topic-answered ({title})")
+        on_topic = sum(case[1] is not None for case in subset)
+        off = len(subset) - on_topic
+        for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+            right = wrong = answered_off = 0
+            for p, expected, first, beaten, _ in subset:
+                if beaten or p < threshold:
+                    continue
+                if expected is None:
+                    answered_off += 1
+                elif first == expected:
+                    right += 1
+                else:
+                    wrong += 1
+            handed = on_topic - right - wrong
+            print(
+                f"{threshold:9.2f}  {right / on_topic:5.1%}  {wrong / on_topic:5.1%}  "
+                f"{handed / on_topic:10.1%}  {answered_off / max(1, off):5.1%}"
+            )
     if not args.dry_run:
         lines = [
             "# Calibrated confidence of the knowledge base: a logistic model over the features",
