@@ -6,17 +6,24 @@ A logistic regression of «the first hit is the right entry» over the features 
 (``knowledge_base.search.FEATURES``), fitted in plain Python (a few hundred samples, no
 numpy) on the *training* parts of ``knowledge_base/eval/`` plus ``heldout.yaml``: a colloquial
 message is positive when the right entry came first, an off-topic one is always negative.
-The held-out parts of ``eval/`` are never read here. Prints, for a few thresholds, what the
-bot would do on the training messages, so the hand-off threshold in ``search.yaml`` can be
-chosen as a probability. Rerun after changing the entries, the lexicon or the weights.
+The held-out parts of ``eval/`` are never read here.
+
+The hand-off threshold is chosen by 5-fold cross-validation on the training part of
+``eval/``: each fold is predicted by a model fitted without it, and the threshold is the one
+at which those out-of-fold predictions cost least, a wrong answer (or an answered off-topic
+message) costing ``WRONG_COST`` hand-offs; of equal costs, the higher threshold. It is written to
+``search.yaml`` (``handoff_threshold``), the model fitted on all of it to
+``calibration.yaml``. Rerun after changing the entries, the lexicon or the search weights.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -28,6 +35,7 @@ from knowledge_base.heldout import load_heldout  # noqa: E402
 from knowledge_base.search import (  # noqa: E402
     CALIBRATION_FILE,
     FEATURES,
+    SEARCH_CONFIG_FILE,
     Calibration,
     KnowledgeBase,
     load_search_config,
@@ -36,6 +44,94 @@ from knowledge_base.search import (  # noqa: E402
 
 #: L2 penalty: keeps the weights modest with a few hundred samples.
 L2 = 0.01
+#: A wrong answer misleads a citizen; a hand-off only makes them wait for an operator.
+WRONG_COST = 5.0
+CV_FOLDS = 5
+THRESHOLDS = [round(0.3 + 0.05 * i, 2) for i in range(13)]
+
+
+class Sample(NamedTuple):
+    features: list[float]
+    #: The entry that answers the message, None when it is off-topic.
+    expected: str | None
+    first: str | None
+    #: A «not our topic» class beat every entry (the bot hands off whatever the confidence).
+    beaten: bool
+    #: Of the training part of eval/ (cross-validated, and what the threshold is chosen on).
+    evaluated: bool
+
+    @property
+    def label(self) -> int:
+        return int(self.expected is not None and self.first == self.expected)
+
+
+def outcomes(scored: list[tuple[float, Sample]], threshold: float) -> tuple[float, float, float]:
+    """(right, wrong, off-topic answered) shares at ``threshold``."""
+    right = wrong = answered_off = 0
+    for p, sample in scored:
+        if sample.beaten or p < threshold:
+            continue
+        if sample.expected is None:
+            answered_off += 1
+        elif sample.first == sample.expected:
+            right += 1
+        else:
+            wrong += 1
+    on_topic = sum(sample.expected is not None for _, sample in scored) or 1
+    off = sum(sample.expected is None for _, sample in scored) or 1
+    return right / on_topic, wrong / on_topic, answered_off / off
+
+
+def calibration_of(samples: list[Sample]) -> Calibration:
+    weights = fit([s.features for s in samples], [s.label for s in samples])
+    return Calibration(
+        intercept=round(weights[0], 4),
+        weights={name: round(w, 4) for name, w in zip(FEATURES, weights[1:], strict=True)},
+    )
+
+
+def collect(folds: int) -> list[Sample]:
+    """Every training message asked of the uncalibrated index, with its features."""
+    entries = load_entries()
+    config = load_search_config()
+    groups = load_synonym_groups()
+
+    def index(of: list[KBEntry]) -> KnowledgeBase:
+        return KnowledgeBase(of, config=config, synonym_groups=groups, calibration=Calibration())
+
+    kb = index(entries)
+    asks: list[tuple[KnowledgeBase, str, str | None, bool]] = [
+        (kb, item.text, item.expected, True) for item in load_colloquial().train
+    ]
+    asks += [(kb, text, None, True) for text in load_offtopic().train]
+    asks += [(kb, item.text, item.expected, False) for item in load_heldout().phrasings]
+    asks += [(kb, text, None, False) for text in load_heldout().off_topic]
+    for fold in range(folds):
+        # The entries' own phrasings, each asked of an index built without it.
+        reduced = [
+            entry.model_copy(
+                update={
+                    "phrasings": [p for j, p in enumerate(entry.phrasings) if j % folds != fold]
+                }
+            )
+            for entry in entries
+        ]
+        fold_kb = index(reduced)
+        asks += [
+            (fold_kb, phrasing, entry.id, False)
+            for entry in entries
+            for j, phrasing in enumerate(entry.phrasings)
+            if j % folds == fold
+        ]
+    samples: list[Sample] = []
+    for on, text, expected, evaluated in asks:
+        ranking = on.rank(text)
+        if not ranking.hits:
+            continue  # handed off as no_match whatever the model says
+        features = [ranking.features[name] for name in FEATURES]
+        first = ranking.hits[0].entry_id
+        samples.append(Sample(features, expected, first, ranking.off_topic is not None, evaluated))
+    return samples
 
 
 def fit(rows: list[list[float]], labels: list[int], steps: int = 3000) -> list[float]:
@@ -77,100 +173,51 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="print, do not write")
     parser.add_argument(
-        "--folds", type=int, default=5, help="also ask the entries' own phrasings, N-fold (0 = no)"
+        "--folds", type=int, default=0, help="also ask the entries' own phrasings, N-fold"
     )
     args = parser.parse_args()
 
-    entries = load_entries()
-    config = load_search_config()
-    groups = load_synonym_groups()
+    samples = collect(args.folds)
+    evaluated = [i for i, s in enumerate(samples) if s.evaluated]
+    out_of_fold: list[tuple[float, Sample]] = []
+    for fold in range(CV_FOLDS):
+        held = {i for n, i in enumerate(evaluated) if n % CV_FOLDS == fold}
+        model = calibration_of([s for i, s in enumerate(samples) if i not in held])
+        for i in sorted(held):
+            sample = samples[i]
+            p = model.confidence(dict(zip(FEATURES, sample.features, strict=True)))
+            out_of_fold.append((p, sample))
+    print(f"samples {len(samples)} (eval/ training part {len(evaluated)})")
+    print("threshold  right  wrong  off-topic answered  (cross-validated, eval/ training part)")
 
-    def index(of: list[KBEntry]) -> KnowledgeBase:
-        return KnowledgeBase(of, config=config, synonym_groups=groups, calibration=Calibration())
+    def cost(threshold: float) -> float:
+        right, wrong, off = outcomes(out_of_fold, threshold)
+        return (1 - right - wrong) + WRONG_COST * (wrong + off)
 
-    kb = index(entries)
-    # (index, message, expected entry or None for off-topic, whether it is of eval/ train)
-    samples: list[tuple[KnowledgeBase, str, str | None, bool]] = [
-        (kb, item.text, item.expected, True) for item in load_colloquial().train
-    ]
-    samples += [(kb, text, None, True) for text in load_offtopic().train]
-    samples += [(kb, item.text, item.expected, False) for item in load_heldout().phrasings]
-    samples += [(kb, text, None, False) for text in load_heldout().off_topic]
-    for fold in range(args.folds):
-        # The entries' own phrasings, each asked of an index built without it.
-        reduced = [
-            entry.model_copy(
-                update={
-                    "phrasings": [
-                        p for j, p in enumerate(entry.phrasings) if j % args.folds != fold
-                    ]
-                }
-            )
-            for entry in entries
-        ]
-        fold_kb = index(reduced)
-        samples += [
-            (fold_kb, phrasing, entry.id, False)
-            for entry in entries
-            for j, phrasing in enumerate(entry.phrasings)
-            if j % args.folds == fold
-        ]
-    rows: list[list[float]] = []
-    labels: list[int] = []
-    kept: list[tuple[str | None, str | None, bool, bool]] = []
-    for on, text, expected, colloquial in samples:
-        ranking = on.rank(text)
-        if not ranking.hits:
-            continue
-        first = ranking.hits[0].entry_id
-        rows.append([ranking.features[name] for name in FEATURES])
-        labels.append(int(first == expected))
-        kept.append((expected, first, ranking.off_topic is not None, colloquial))
-    weights = fit(rows, labels)
-    calibration = Calibration(
-        intercept=round(weights[0], 4),
-        weights={name: round(w, 4) for name, w in zip(FEATURES, weights[1:], strict=True)},
-    )
-    print(f"samples {len(rows)}, positive {sum(labels)}")
+    chosen = min(reversed(THRESHOLDS), key=cost)
+    for threshold in THRESHOLDS:
+        right, wrong, off = outcomes(out_of_fold, threshold)
+        mark = "  <- chosen" if threshold == chosen else ""
+        print(f"{threshold:9.2f}  {right:5.1%}  {wrong:5.1%}  {off:18.1%}{mark}")
+
+    calibration = calibration_of(samples)
     print(f"intercept {calibration.intercept}, weights {calibration.weights}")
-    scored = [
-        (calibration.confidence(dict(zip(FEATURES, row, strict=True))), *case)
-        for row, case in zip(rows, kept, strict=True)
+    if args.dry_run:
+        return 0
+    lines = [
+        "# Calibrated confidence of the knowledge base: a logistic model over the features",
+        "# of the best match. Written by scripts/kb_calibrate.py (do not edit by hand):",
+        f"# fitted on {len(samples)} training messages ({sum(s.label for s in samples)} with"
+        " the right entry first).",
+        f"intercept: {calibration.intercept}",
+        "weights:",
+        *(f"  {name}: {weight}" for name, weight in calibration.weights.items()),
     ]
-    for title, subset in (
-        ("eval/ training part", [case for case in scored if case[4]]),
-        ("all training messages", scored),
-    ):
-        print(f"threshold  right  wrong  handed-off  off-topic-answered ({title})")
-        on_topic = sum(case[1] is not None for case in subset)
-        off = len(subset) - on_topic
-        for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-            right = wrong = answered_off = 0
-            for p, expected, first, beaten, _ in subset:
-                if beaten or p < threshold:
-                    continue
-                if expected is None:
-                    answered_off += 1
-                elif first == expected:
-                    right += 1
-                else:
-                    wrong += 1
-            handed = on_topic - right - wrong
-            print(
-                f"{threshold:9.2f}  {right / on_topic:5.1%}  {wrong / on_topic:5.1%}  "
-                f"{handed / on_topic:10.1%}  {answered_off / max(1, off):5.1%}"
-            )
-    if not args.dry_run:
-        lines = [
-            "# Calibrated confidence of the knowledge base: a logistic model over the features",
-            "# of the best match. Written by scripts/kb_calibrate.py (do not edit by hand):",
-            f"# fitted on {len(rows)} training messages ({sum(labels)} answered right first).",
-            f"intercept: {calibration.intercept}",
-            "weights:",
-            *(f"  {name}: {weight}" for name, weight in calibration.weights.items()),
-        ]
-        CALIBRATION_FILE.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        print(f"written {CALIBRATION_FILE}")
+    CALIBRATION_FILE.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = SEARCH_CONFIG_FILE.read_text(encoding="utf-8")
+    config = re.sub(r"(?m)^handoff_threshold: .*$", f"handoff_threshold: {chosen}", config, count=1)
+    SEARCH_CONFIG_FILE.write_text(config, encoding="utf-8")
+    print(f"written {CALIBRATION_FILE} and handoff_threshold {chosen} in {SEARCH_CONFIG_FILE}")
     return 0
 
 
