@@ -152,3 +152,12 @@ def lemma_stem(word: str) -> str:
     """The stem of the lemma: «топят» and «топить» meet, and so do «отключили» and
     «отключение» (Snowball after the lemma joins words of one root and part of speech)."""
     return stem(lemma(word))
+
+
+def is_known_word(word: str) -> bool:
+    """Whether pymorphy3's dictionary has ``word`` (or, for «-тся» typed without «ь», the
+    «-ться» form: «записатся»)."""
+    analyzer = _morph_analyzer()
+    if analyzer.word_is_known(word):
+        return True
+    return word.endswith("тся") and bool(analyzer.word_is_known(word[:-3] + "ться"))

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from knowledge_base.datafile import DataFileError, load_model, read_yaml, read_yaml_list
 from knowledge_base.entities import extract_entities
 from knowledge_base.entries import ENTRIES_DIR, KBEntry, load_entries
-from knowledge_base.russian import STOPWORDS, lemma_stem, stem, words
+from knowledge_base.russian import STOPWORDS, lemma, lemma_stem, stem, words
 from knowledge_base.translit import to_cyrillic
 
 HERE = Path(__file__).resolve().parent
@@ -177,11 +177,14 @@ class Analyzer:
         lemmatize: bool = False,
     ) -> None:
         self._term = lemma_stem if lemmatize else stem
-        #: Slang as a tuple of terms (stop words included) → the terms of its meaning.
+        #: Slang is looked up by lemma («водила» → «водить»), not by stem: «вода» and «водила»
+        #: share the stem «вод» and must not share the meaning.
+        self._key = lemma if lemmatize else stem
+        #: Slang as a tuple of keys (stop words included) → the terms of its meaning.
         self._lexicon: dict[tuple[str, ...], list[str]] = {}
         slang: dict[tuple[str, ...], list[str]] = {}
         for key, meaning in (lexicon or {}).items():
-            key_terms = tuple(self._term(t.lower) for t in words(to_cyrillic(key)))
+            key_terms = tuple(self._key(t.lower) for t in words(to_cyrillic(key)))
             if key_terms:
                 slang[key_terms] = self._stems(meaning)  # meanings are not slang themselves
         self._lexicon = slang
@@ -198,19 +201,19 @@ class Analyzer:
         lows = [t.lower for t in words(to_cyrillic(text))]
         if not self._lexicon:
             return [self._term(low) for low in lows if low not in STOPWORDS]
-        terms = [self._term(low) for low in lows]
+        keys = [self._key(low) for low in lows]
         result: list[str] = []
         i = 0
         while i < len(lows):
             for size in self._lexicon_sizes:
-                meaning = self._lexicon.get(tuple(terms[i : i + size]))
+                meaning = self._lexicon.get(tuple(keys[i : i + size]))
                 if meaning is not None:
                     result.extend(meaning)
                     i += size
                     break
             else:
                 if lows[i] not in STOPWORDS:
-                    result.append(terms[i])
+                    result.append(self._term(lows[i]))
                 i += 1
         return result
 

@@ -74,3 +74,28 @@ def to_cyrillic(text: str) -> str:
     if not any("a" <= ch.lower() <= "z" for ch in text):
         return text
     return _LATIN_WORD_RE.sub(lambda m: word_to_cyrillic(m.group()), text)
+
+
+#: English words that are not also Russian ones in Latin letters (as «i», «no», «to», «do»).
+_ENGLISH = """
+    the is are am was were be been my your you he she it we they me him her us them this that
+    these those what where when why how who which can could will would should does did have
+    has had not please hello hi thanks thank of for with from at and or but if there here get
+    help water bus
+"""
+_ENGLISH_FUNCTION_WORDS = frozenset(_ENGLISH.split())
+
+
+def looks_like_russian(text: str) -> bool:
+    """Whether Latin-letter ``text`` reads as Russian once transliterated: no English
+    function words, and most of its words (3+ letters) are Russian words pymorphy3 knows."""
+    latin = [w.lower() for w in _LATIN_WORD_RE.findall(text)]
+    if not latin or set(latin) & _ENGLISH_FUNCTION_WORDS:
+        return False
+    from knowledge_base.russian import is_known_word
+
+    long_words = [word_to_cyrillic(w) for w in latin if len(w) >= 3]
+    if not long_words:
+        return False
+    known = sum(is_known_word(w) for w in long_words)
+    return known >= 0.6 * len(long_words)

@@ -65,8 +65,8 @@ class Sample(NamedTuple):
         return int(self.expected is not None and self.first == self.expected)
 
 
-def outcomes(scored: list[tuple[float, Sample]], threshold: float) -> tuple[float, float, float]:
-    """(right, wrong, off-topic answered) shares at ``threshold``."""
+def outcomes(scored: list[tuple[float, Sample]], threshold: float) -> tuple[int, int, int, int]:
+    """(right, wrong, handed off, off-topic answered) counts at ``threshold``."""
     right = wrong = answered_off = 0
     for p, sample in scored:
         if sample.beaten or p < threshold:
@@ -77,9 +77,8 @@ def outcomes(scored: list[tuple[float, Sample]], threshold: float) -> tuple[floa
             right += 1
         else:
             wrong += 1
-    on_topic = sum(sample.expected is not None for _, sample in scored) or 1
-    off = sum(sample.expected is None for _, sample in scored) or 1
-    return right / on_topic, wrong / on_topic, answered_off / off
+    on_topic = sum(sample.expected is not None for _, sample in scored)
+    return right, wrong, on_topic - right - wrong, answered_off
 
 
 def calibration_of(samples: list[Sample]) -> Calibration:
@@ -191,14 +190,19 @@ def main() -> int:
     print("threshold  right  wrong  off-topic answered  (cross-validated, eval/ training part)")
 
     def cost(threshold: float) -> float:
-        right, wrong, off = outcomes(out_of_fold, threshold)
-        return (1 - right - wrong) + WRONG_COST * (wrong + off)
+        _, wrong, handed_off, off = outcomes(out_of_fold, threshold)
+        return handed_off + WRONG_COST * (wrong + off)
 
     chosen = min(reversed(THRESHOLDS), key=cost)
+    on_topic = sum(s.expected is not None for _, s in out_of_fold) or 1
+    off_topic = sum(s.expected is None for _, s in out_of_fold) or 1
     for threshold in THRESHOLDS:
-        right, wrong, off = outcomes(out_of_fold, threshold)
+        right, wrong, _, off = outcomes(out_of_fold, threshold)
         mark = "  <- chosen" if threshold == chosen else ""
-        print(f"{threshold:9.2f}  {right:5.1%}  {wrong:5.1%}  {off:18.1%}{mark}")
+        print(
+            f"{threshold:9.2f}  {right / on_topic:5.1%}  {wrong / on_topic:5.1%}  "
+            f"{off / off_topic:18.1%}{mark}"
+        )
 
     calibration = calibration_of(samples)
     print(f"intercept {calibration.intercept}, weights {calibration.weights}")
