@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 _LATIN_WORD_RE = re.compile(r"[A-Za-z']+")
+_ANY_LATIN_RE = re.compile(r"[A-Za-z]")
 
 #: Letter groups, longest first within each starting letter (greedy match).
 _GROUPS = {
@@ -71,7 +72,7 @@ def word_to_cyrillic(word: str) -> str:
 
 def to_cyrillic(text: str) -> str:
     """``text`` with every all-Latin word written in Cyrillic (the rest unchanged)."""
-    if not any("a" <= ch.lower() <= "z" for ch in text):
+    if _ANY_LATIN_RE.search(text) is None:
         return text
     return _LATIN_WORD_RE.sub(lambda m: word_to_cyrillic(m.group()), text)
 
