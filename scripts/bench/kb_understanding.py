@@ -39,11 +39,13 @@ def main() -> int:
     texts = [item.text for item in getattr(load_colloquial(), args.split)]
     texts += getattr(load_offtopic(), args.split)
     latencies = []
+    cpu_started = time.process_time()
     for _ in range(3):
         for text in texts:
             began = time.perf_counter()
             kb.answer(text)
             latencies.append((time.perf_counter() - began) * 1000)
+    cpu_ms = (time.process_time() - cpu_started) * 1000 / len(latencies)
     latencies.sort()
     n = outcome.on_topic
     figures = {
@@ -59,6 +61,7 @@ def main() -> int:
             f"{outcome.off_topic_answered} ({outcome.off_topic_answered_rate:.1%})"
         ),
         "load_and_index_seconds": round(load_seconds, 3),
+        "cpu_ms_per_message": round(cpu_ms, 3),
         "latency_ms_p50": round(statistics.median(latencies), 3),
         "latency_ms_p99": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3),
     }
