@@ -471,7 +471,7 @@ class KnowledgeBase:
 
     def _correct(self, term: str) -> str:
         """A misspelt stem («прописьк») → the closest known stem («прописк»), if close enough."""
-        if term in self._idf or len(term) < 4 or term.isdigit():
+        if term in self._idf or not 4 <= len(term) <= MAX_TYPO_LENGTH or term.isdigit():
             return term
         if term not in self._corrections:
             limit = _typo_limit(term)
@@ -483,6 +483,8 @@ class KnowledgeBase:
                 distance = bounded_levenshtein(term, known, limit)
                 if distance < best_distance:
                     best, best_distance = known, distance
+            if len(self._corrections) >= MAX_CACHED_CORRECTIONS:
+                self._corrections.clear()  # a flood of made-up words must not grow it forever
             self._corrections[term] = best
         return self._corrections[term]
 
@@ -547,6 +549,13 @@ def mask_entities(text: str) -> str:
     for entity in extract_entities(text):
         chars[entity.start : entity.end] = " " * (entity.end - entity.start)
     return "".join(chars)
+
+
+#: Longer «words» are not typos of a Russian word: and the deletions of a 1,000-letter word
+#: are half a million strings (seconds of CPU and hundreds of MB), of 4,000 letters gigabytes.
+MAX_TYPO_LENGTH = 24
+#: Corrections remembered per index (a few MB at most).
+MAX_CACHED_CORRECTIONS = 50_000
 
 
 def _typo_limit(term: str) -> int:

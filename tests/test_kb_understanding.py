@@ -242,3 +242,50 @@ def test_confidence_is_what_the_answer_decision_uses(kb: KnowledgeBase) -> None:
     assert best.confidence == pytest.approx(kb.calibration.confidence(ranking.features), abs=1e-4)
     assert kb.answer(text, threshold=best.confidence + 0.01).reason == "low_confidence"
     assert kb.answer(text, threshold=best.confidence - 0.01).hit == best
+
+
+# --- odd input ----------------------------------------------------------------------------
+
+
+def test_a_huge_word_is_not_corrected_as_a_typo(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deletions of a 4,000-letter word would take gigabytes: such a word is no typo."""
+    import knowledge_base.search as search
+
+    def refuse(word: str, depth: int) -> set[str]:
+        if len(word) > search.MAX_TYPO_LENGTH:
+            raise AssertionError(f"deletions of a {len(word)}-letter word")
+        return {word}
+
+    monkeypatch.setattr(search, "deletions", refuse)
+    for text in ["ж" * 4000, "x" * 5000, "прописка" + "ы" * 30]:
+        answer = kb.answer(text)
+        assert answer.handoff
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\U0001f4a9" * 500 + " нет горячей воды",
+        "нет\u200b горячей\u200b воды",
+        "\u202eнет горячей воды",
+        "'" * 3000,
+        "пр0писка в kвартире",
+        "NET GORYACHEY VODY!!!",
+    ],
+)
+def test_odd_text_gets_an_answer_or_a_hand_off(kb: KnowledgeBase, text: str) -> None:
+    answer = kb.answer(text)
+    assert answer.handoff or answer.hit is not None
+    assert all(0 <= hit.confidence <= 1 for hit in answer.hits)
+
+
+def test_the_typo_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import knowledge_base.search as search
+
+    monkeypatch.setattr(search, "MAX_CACHED_CORRECTIONS", 10)
+    kb = KnowledgeBase.load()
+    for number in range(25):
+        kb.search(f"щщыыжж{'абвгдежзик'[number % 10]}{number}", k=1)
+    assert len(kb._corrections) <= 10
