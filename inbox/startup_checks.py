@@ -4,7 +4,7 @@ Each finding is one line. Refusals stop the process with exit code 2 before it t
 database or opens a port; warnings are logged and the process goes on (the demo on loopback
 stays convenient). The checklist behind them: docs/deployment.md, «Before going live».
 The warning about demo accounts with their published passwords needs the database and is
-given by the web app at start-up (``inbox.web.app``).
+given by the web app at start-up (``otklik.web``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from inbox.config import Settings
+from core.config import Settings
 from inbox.secret_key import weak_key_problem
 
 log = logging.getLogger("inbox.startup")

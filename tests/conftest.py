@@ -18,8 +18,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from inbox.clock import FrozenClock
-from inbox.config import RULES_DIR, Settings
+from core.clock import FrozenClock
+from core.config import RULES_DIR, Settings
 from inbox.db import make_engine, upgrade
 from inbox.runtime import Runtime, build_runtime
 from rules.profile import AgencyProfile, load_profile

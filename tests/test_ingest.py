@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from bot.normalize import normalize
-from inbox.clock import FrozenClock, as_utc
-from inbox.events import Channel
+from core.clock import FrozenClock, as_utc
+from core.events import Channel
 from inbox.models import (
     AuditEvent,
     Conversation,
@@ -171,8 +171,8 @@ def test_processing_failure_is_recorded_and_retried(runtime: Runtime, monkeypatc
         assert record.error == "RuntimeError: disk on fire"
     monkeypatch.setattr(runtime.inbox, "_apply", original)
     assert runtime.inbox.process_pending() == 1  # the second failed twice: it waits a while
-    assert isinstance(runtime.inbox.clock, FrozenClock)
-    runtime.inbox.clock.advance(runtime.inbox.retry_policy.delay)
+    assert isinstance(runtime.core.clock, FrozenClock)
+    runtime.core.clock.advance(runtime.inbox.retry_policy.delay)
     assert runtime.inbox.process_pending() == 1
     assert count(runtime, Message) == 2
 

@@ -21,7 +21,7 @@ from bot.normalize import normalize
 from bot.phone.parse import parse_phone
 from bot.telegram.parse import parse_update
 from bot.vk.parse import parse_vk
-from inbox.events import Channel, InboundEvent, PayloadError
+from core.events import Channel, InboundEvent, PayloadError
 from rules.profile import AgencyProfile
 from tests.conftest import PAYLOADS
 

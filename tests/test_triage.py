@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from inbox.cli import app
+from otklik.cli import app
 from tests.conftest import PAYLOADS
 
 runner = CliRunner()
@@ -156,7 +156,7 @@ def test_malformed_payload_in_a_real_process_prints_no_traceback(
 ) -> None:
     message = ""
     proc = subprocess.run(
-        [sys.executable, "-m", "inbox.cli", "triage", "--channel", channel, "-"],
+        [sys.executable, "-m", "otklik.cli", "triage", "--channel", channel, "-"],
         input=stdin,
         capture_output=True,
         timeout=60,

@@ -22,6 +22,7 @@ from inbox.models import AuditEvent, Conversation, ConversationStatus, Message
 from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider, as_provider
 from rules.engine import ResponseRules
+from rules.reloadable import Reloadable, as_reloadable
 
 STATE_EVENT = "bot_state"
 
@@ -54,13 +55,21 @@ class BotContext:
     """
 
     kb: KnowledgeBase | KnowledgeBaseProvider
-    rules: ResponseRules
+    #: The runtime's reloadable rules (an admin's edit applies from the next turn) or fixed ones.
+    rules_source: ResponseRules | Reloadable[ResponseRules]
     catalog: Catalog
     payment_url_template: str
     _kb: KnowledgeBaseProvider = field(init=False, repr=False)
+    _rules: Reloadable[ResponseRules] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._kb = as_provider(self.kb)
+        self._rules = as_reloadable(self.rules_source)
+
+    @property
+    def rules(self) -> ResponseRules:
+        """The response rules as their files say now."""
+        return self._rules.get()
 
     def knowledge_base(self) -> KnowledgeBase:
         """The knowledge base to answer this turn with (the current one)."""

@@ -24,10 +24,10 @@ from bot.citizen.catalog import Catalog, load_catalog
 from bot.citizen.dialogue import BotContext, BotInput, Turn, load_state, save_state
 from bot.citizen.handlers import build_root
 from bot.citizen.rating import RATING_REQUESTED
+from core.clock import Clock
+from core.config import Settings
+from core.events import Channel, InboundEvent, Place
 from inbox import audit, workflow
-from inbox.clock import Clock
-from inbox.config import Settings
-from inbox.events import Channel, InboundEvent, Place
 from inbox.ingest import Finished, Processed, find_last_conversation
 from inbox.models import (
     AuditEvent,
@@ -40,6 +40,7 @@ from inbox.models import (
 from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider
 from rules.engine import ResponseRules
+from rules.reloadable import Reloadable
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class CitizenBot:
         cls,
         factory: sessionmaker[Session],
         clock: Clock,
-        rules: ResponseRules,
+        rules: ResponseRules | Reloadable[ResponseRules],
         settings: Settings,
         kb: KnowledgeBase | KnowledgeBaseProvider | None = None,
         catalog: Catalog | None = None,
@@ -102,7 +103,7 @@ class CitizenBot:
         of the settings' ``kb_dir`` is made (loaded on the first question)."""
         context = BotContext(
             kb=kb if kb is not None else KnowledgeBaseProvider(settings.effective_kb_dir),
-            rules=rules,
+            rules_source=rules,
             catalog=catalog or load_catalog(settings.bot_catalog),
             payment_url_template=settings.payment_url_template,
         )

@@ -34,7 +34,6 @@ from datetime import timedelta
 
 from aiogram import Bot
 
-from bot import channels
 from bot.citizen.engine import BOT_CHANNELS, CitizenBot
 from bot.email.channel import EmailChannel, smtp_config
 from bot.email.send import SmtpSender
@@ -42,6 +41,7 @@ from bot.telegram.sender import TelegramSender
 from inbox.outbox import Outbox, SendFunc
 from inbox.runtime import Runtime
 from inbox.scheduler import build_scheduler
+from otklik import channels
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Worker:
         if self.telegram is None and settings.telegram_token:
             self.telegram = Bot(settings.telegram_token)
         self.citizen_bot = citizen_bot or CitizenBot.from_settings(
-            runtime.factory, runtime.clock, runtime.rules, settings, kb=runtime.kb
+            runtime.factory, runtime.clock, runtime.rules_source, settings, kb=runtime.kb
         )
         #: What this worker did, logged when it stops.
         self.processed = 0
