@@ -43,7 +43,9 @@ def kb_search(
             f"{rank}. {hit.entry_id}  score={hit.score:.3f}  confidence={hit.confidence:.2f}"
             f"  «{hit.entry.question}»"
         )
-    if answer.handoff:
+    if answer.off_topic:
+        typer.echo(f"→ hand off to an operator (off_topic: not our topic «{answer.off_topic}»)")
+    elif answer.handoff:
         typer.echo(
             f"→ hand off to an operator ({answer.reason}; threshold "
             f"{kb.config.handoff_threshold:g})"
@@ -57,6 +59,7 @@ def _answer_json(text: str, answer: Answer, hits: list[Any]) -> dict[str, Any]:
         "query": text,
         "handoff": answer.handoff,
         "reason": answer.reason,
+        "off_topic": answer.off_topic,
         "answer": answer.hit.entry_id if answer.hit else None,
         "hits": [
             {

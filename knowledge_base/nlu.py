@@ -50,15 +50,13 @@ class EmbeddedNLU:
 
     def parse(self, text: str) -> NLUResult:
         entities = extract_entities(text)
-        kb = self.kb
-        hits = kb.search(text, k=5) if text.strip() else []
-        ranking = [(hit.entry_id, hit.confidence) for hit in hits]
-        best = hits[0] if hits else None
-        threshold = kb.config.handoff_threshold if self._threshold is None else self._threshold
-        if best is None or best.confidence < threshold:
+        answer = self.kb.answer(text, threshold=self._threshold)
+        ranking = [(hit.entry_id, hit.confidence) for hit in answer.hits]
+        best = answer.hit
+        if best is None:
             return NLUResult(
                 intent=None,
-                confidence=best.confidence if best else 0.0,
+                confidence=answer.hits[0].confidence if answer.hits else 0.0,
                 entities=entities,
                 ranking=ranking,
                 backend=self.name,

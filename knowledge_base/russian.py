@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import snowballstemmer
 
@@ -125,3 +126,38 @@ def stems(text: str, *, keep_stopwords: bool = False) -> list[str]:
             continue
         result.append(stem(low))
     return result
+
+
+@lru_cache(maxsize=1)
+def _morph_analyzer() -> Any:
+    import pymorphy3
+
+    return pymorphy3.MorphAnalyzer()
+
+
+_CYRILLIC_WORD_RE = re.compile(r"[а-яё-]+")
+
+
+@lru_cache(maxsize=100_000)
+def lemma(word: str) -> str:
+    """Dictionary form of one lower-case Russian word (pymorphy3, the likeliest parse):
+    «топят» → «топить», «цапнула» → «цапнуть». Other words pass unchanged."""
+    if not _CYRILLIC_WORD_RE.fullmatch(word):
+        return word
+    return normalize(_morph_analyzer().parse(word)[0].normal_form)
+
+
+@lru_cache(maxsize=100_000)
+def lemma_stem(word: str) -> str:
+    """The stem of the lemma: «топят» and «топить» meet, and so do «отключили» and
+    «отключение» (Snowball after the lemma joins words of one root and part of speech)."""
+    return stem(lemma(word))
+
+
+def is_known_word(word: str) -> bool:
+    """Whether pymorphy3's dictionary has ``word`` (or, for «-тся» typed without «ь», the
+    «-ться» form: «записатся»)."""
+    analyzer = _morph_analyzer()
+    if analyzer.word_is_known(word):
+        return True
+    return word.endswith("тся") and bool(analyzer.word_is_known(word[:-3] + "ться"))

@@ -24,6 +24,10 @@ from bot.citizen.texts import LABELS, MAIN_MENU
         ("Сәлеметсіз бе, көмек керек", "kk"),
         ("Здравствуйте, когда дадут горячую воду?", None),
         ("zdravstvuyte, kogda dadut vodu?", None),  # Russian in Latin letters
+        ("lift ne rabotaet tretiy den", None),
+        ("yama na doroge u doma", None),
+        ("the bus is late again", "en"),
+        ("my water is not working", "en"),
         ("ok", None),
         ("ЖКХ и УК: почему не убирают снег на ул. Lenina?", None),
     ],

@@ -121,9 +121,17 @@ def test_kb_search_prints_json_with_hits_and_handoff_decision() -> None:
 
 
 def test_kb_search_says_when_it_hands_off() -> None:
-    result = runner.invoke(app, ["kb", "search", "рецепт борща"])
+    result = runner.invoke(app, ["kb", "search", "Как оформить охотничий билет на лося?"])
     assert result.exit_code == 0
     assert "hand off to an operator (low_confidence" in result.output
+
+
+def test_kb_search_names_the_not_our_topic_class() -> None:
+    result = runner.invoke(app, ["kb", "search", "какая погода будет в субботу", "--json"])
+    assert result.exit_code == 0
+    decision = json.loads(result.output)
+    assert decision["handoff"] is True
+    assert (decision["reason"], decision["off_topic"]) == ("off_topic", "weather")
 
 
 def test_text_check_json_from_stdin_reports_formulas_and_issues() -> None:

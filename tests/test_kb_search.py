@@ -119,7 +119,7 @@ def test_off_topic_message_is_handed_to_an_operator(kb: KnowledgeBase, text: str
     answer = kb.answer(text)
     assert answer.handoff
     assert answer.hit is None
-    assert answer.reason in {"low_confidence", "no_match"}
+    assert answer.reason in {"low_confidence", "no_match", "off_topic"}
 
 
 def test_empty_message_is_handed_off_as_empty(kb: KnowledgeBase) -> None:
@@ -156,3 +156,19 @@ def test_deletions_reach_every_word_within_the_edit_depth() -> None:
     assert deletions("кот", 1) == {"кот", "от", "кт", "ко"}
     # «прописька» and «прописка» share a string after one deletion each.
     assert deletions("прописьк", 1) & deletions("прописк", 1)
+
+
+def test_a_single_candidate_gets_a_confidence_too() -> None:
+    entry = KBEntry(
+        id="x-kiosk",
+        topic="Тест",
+        life_situation="Тест",
+        question="Где купить газету?",
+        phrasings=["газета где продаётся", "купить газету", "киоск с газетами"],
+        short_answer="В киоске. Напишите нам в личные сообщения.",
+        full_answer="Газеты продают в киосках.",
+        department="Тест",
+    )
+    hits = KnowledgeBase([entry]).search("газета", k=3)
+    assert [hit.entry_id for hit in hits] == ["x-kiosk"]
+    assert 0 < hits[0].confidence <= 1

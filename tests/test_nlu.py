@@ -11,9 +11,13 @@ from knowledge_base.nlu import EmbeddedNLU
 from knowledge_base.nlu_types import NLUBackend
 from knowledge_base.russian import normalize
 
-#: Measured top-1 on heldout.yaml: 1.00 (94 of 94). Leave-one-out on the entries' own
-#: phrasings gives about 0.79, so the bar is set between the two.
-HELDOUT_TOP1_BAR = 0.85
+#: Measured on heldout.yaml (256 phrasings) since the calibrated confidence (#13): the right
+#: entry ranked first 0.977, answered (confidence over the threshold) 0.848, and of the
+#: answered ones 0.995 right (before, with the uncalibrated 0.45 threshold: answered 0.898, of
+#: them 0.987 right; see docs/knowledge-base.md for colloquial and off-topic messages).
+HELDOUT_TOP1_BAR = 0.95
+HELDOUT_ANSWERED_BAR = 0.80
+HELDOUT_PRECISION_BAR = 0.98
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +44,14 @@ def test_heldout_phrasings_are_not_copies_of_the_entries() -> None:
 
 def test_heldout_accuracy_is_above_the_bar(nlu: EmbeddedNLU) -> None:
     heldout = load_heldout()
-    correct = sum(nlu.parse(p.text).intent == p.expected for p in heldout.phrasings)
-    assert correct / len(heldout.phrasings) >= HELDOUT_TOP1_BAR
+    results = [(nlu.parse(p.text), p.expected) for p in heldout.phrasings]
+    n = len(results)
+    first = sum(bool(r.ranking) and r.ranking[0][0] == expected for r, expected in results)
+    answered = [(r.intent, expected) for r, expected in results if r.intent is not None]
+    right = sum(intent == expected for intent, expected in answered)
+    assert first / n >= HELDOUT_TOP1_BAR
+    assert len(answered) / n >= HELDOUT_ANSWERED_BAR
+    assert right / len(answered) >= HELDOUT_PRECISION_BAR
 
 
 def test_off_topic_messages_get_low_confidence_and_no_intent(nlu: EmbeddedNLU) -> None:

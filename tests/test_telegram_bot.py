@@ -89,6 +89,26 @@ async def test_private_question_is_stored_and_answered_from_the_knowledge_base(
     assert conversation.status == "bot"  # the bot leads the dialogue
 
 
+async def test_russian_in_latin_letters_is_answered_from_the_knowledge_base(
+    chat: TelegramChat,
+) -> None:
+    """Not taken for English (#13): transliterated, it finds its entry."""
+    await chat.say("vklyuchat li otoplenie v kvartire")
+    await chat.deliver()
+    conversation = chat.conversation()
+    _, answer = chat.messages(conversation.id or 0)
+    assert answer.meta["kb_entry_id"] == "heating-start"
+    assert conversation.status == "bot"
+
+
+async def test_not_our_topic_is_handed_to_an_operator(chat: TelegramChat) -> None:
+    await chat.say("какая погода будет в выходные?")
+    await chat.deliver()
+    conversation = chat.conversation()
+    assert conversation.status == "waiting_operator"
+    assert chat.sent_texts() == [texts.HANDOFF_NOT_FOUND.format(number=conversation.number)]
+
+
 async def test_a_resent_update_is_answered_once(chat: TelegramChat, runtime: Runtime) -> None:
     update = json.loads(payload("telegram", "private_message.json"))
     await chat.post(update)

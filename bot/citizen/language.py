@@ -3,12 +3,16 @@
 No model: the script and a few letters tell enough for routing. Latin script is taken as
 English unless it carries Uzbek marks (oʻ, gʻ, sh/ch words); Cyrillic with letters Russian
 does not have is Tajik (ӣ ӯ ҷ ҳ), Uzbek (ў қ ғ ҳ) or Kazakh (ә ө ұ ү ң і). Russian typed in
-Latin letters (translit) is recognised by common words and left to the normal flow.
+Latin letters (translit) is recognised by common words, or by reading as Russian words once
+transliterated (``knowledge_base.translit``), and left to the normal flow: the knowledge base
+understands it.
 """
 
 from __future__ import annotations
 
 import re
+
+from knowledge_base.translit import looks_like_russian
 
 _WORD = re.compile(r"[^\W\d_]+(?:['ʻʼ‘’][^\W\d_]+)?")
 _TAJIK = set("ӣӯҷ")
@@ -47,7 +51,7 @@ def detect_foreign_language(text: str) -> str | None:
     if latin < 0.6 * len(letters) or latin <= cyrillic:
         return None
     words = {w.lower() for w in _WORD.findall(text)}
-    if words & _TRANSLIT_RUSSIAN_WORDS:
+    if words & _TRANSLIT_RUSSIAN_WORDS or looks_like_russian(text):
         return None
     if words & _UZBEK_LATIN_WORDS or re.search(r"[og]['ʻʼ‘’]", text.lower()):
         return "uz"

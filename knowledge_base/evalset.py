@@ -1,0 +1,118 @@
+"""The understanding evaluation set (``eval/colloquial.yaml``, ``eval/offtopic.yaml``).
+
+Colloquial citizen messages with the entry that answers them, and messages the knowledge base
+must not answer, each split into ``train`` (tunes the lexicon, fits the calibration) and
+``test`` (held out: only measured). Shared by ``scripts/bench/kb_understanding.py``,
+``scripts/kb_calibrate.py`` and the tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from knowledge_base.datafile import load_model
+
+EVAL_DIR = Path(__file__).resolve().parent / "eval"
+COLLOQUIAL_FILE = EVAL_DIR / "colloquial.yaml"
+OFFTOPIC_FILE = EVAL_DIR / "offtopic.yaml"
+
+Split = Literal["train", "test"]
+
+
+class Labelled(BaseModel):
+    text: str
+    #: The entry id that answers the message.
+    expected: str
+
+
+class Colloquial(BaseModel):
+    train: list[Labelled] = Field(default_factory=list)
+    test: list[Labelled] = Field(default_factory=list)
+
+
+class OffTopic(BaseModel):
+    train: list[str] = Field(default_factory=list)
+    test: list[str] = Field(default_factory=list)
+
+
+def load_colloquial(path: Path = COLLOQUIAL_FILE) -> Colloquial:
+    return load_model(path, Colloquial)
+
+
+def load_offtopic(path: Path = OFFTOPIC_FILE) -> OffTopic:
+    return load_model(path, OffTopic)
+
+
+class Outcome(BaseModel):
+    """What the knowledge base did with one split of the evaluation set."""
+
+    on_topic: int
+    right: int
+    wrong: int
+    handed_off: int
+    #: The right entry ranked first, whether answered or handed off.
+    right_first: int
+    off_topic: int
+    off_topic_answered: int
+    wrong_cases: list[dict[str, str]] = Field(default_factory=list)
+    handed_off_cases: list[dict[str, str]] = Field(default_factory=list)
+    off_topic_cases: list[dict[str, str]] = Field(default_factory=list)
+
+    def rate(self, count: int, total: int) -> float:
+        return round(count / total, 4) if total else 0.0
+
+    @property
+    def right_rate(self) -> float:
+        return self.rate(self.right, self.on_topic)
+
+    @property
+    def wrong_rate(self) -> float:
+        return self.rate(self.wrong, self.on_topic)
+
+    @property
+    def off_topic_answered_rate(self) -> float:
+        return self.rate(self.off_topic_answered, self.off_topic)
+
+
+def measure(kb: object, split: Split = "test") -> Outcome:
+    """Ask ``kb`` (a ``KnowledgeBase``) every message of ``split`` and count the outcomes."""
+    colloquial = getattr(load_colloquial(), split)
+    offtopic = getattr(load_offtopic(), split)
+    right = wrong = handed_off = right_first = answered_off = 0
+    wrong_cases: list[dict[str, str]] = []
+    handed_cases: list[dict[str, str]] = []
+    off_cases: list[dict[str, str]] = []
+    for item in colloquial:
+        answer = kb.answer(item.text)  # type: ignore[attr-defined]
+        first = answer.hits[0].entry_id if answer.hits else ""
+        right_first += first == item.expected
+        if answer.handoff or answer.hit is None:
+            handed_off += 1
+            handed_cases.append({"text": item.text, "expected": item.expected, "first": first})
+        elif answer.hit.entry_id == item.expected:
+            right += 1
+        else:
+            wrong += 1
+            wrong_cases.append(
+                {"text": item.text, "expected": item.expected, "got": answer.hit.entry_id}
+            )
+    for text in offtopic:
+        answer = kb.answer(text)  # type: ignore[attr-defined]
+        if not answer.handoff and answer.hit is not None:
+            answered_off += 1
+            off_cases.append({"text": text, "got": answer.hit.entry_id})
+    return Outcome(
+        on_topic=len(colloquial),
+        right=right,
+        wrong=wrong,
+        handed_off=handed_off,
+        right_first=right_first,
+        off_topic=len(offtopic),
+        off_topic_answered=answered_off,
+        wrong_cases=wrong_cases,
+        handed_off_cases=handed_cases,
+        off_topic_cases=off_cases,
+    )
