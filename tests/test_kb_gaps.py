@@ -103,7 +103,7 @@ def test_a_weak_answer_counts_a_confident_one_does_not(
     _, _, conversation_id = make_application(runtime)
     now = clock.now()
     with session_scope(runtime.factory) as session:
-        for text, confidence in (("где чипировать собаку", 0.41), ("отопление когда дадут", 0.93)):
+        for text, confidence in (("где чипировать собаку", 0.41), ("отопление когда дадут", 0.99)):
             session.add(Message(conversation_id=conversation_id, direction="in",
                                 author_kind="citizen", channel="telegram", text=text,
                                 published_at=now))  # fmt: skip
