@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     #: Password checks one web process runs at once; one more login is answered 503 at once
     #: (a login flood must not starve the operators' pages). 0: half the CPU cores.
     login_checks_at_once: int = 0
+    #: The public address of this server (``https://otklik.agency.example``): links in
+    #: messages to public pages, such as a shared complaint's tracker, start with it.
+    #: Empty: the links are paths (``/public/complaints/...``).
+    public_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     #: How often the SLA scan runs, in seconds.
