@@ -57,6 +57,8 @@ class BotContext:
     rules: ResponseRules
     catalog: Catalog
     payment_url_template: str
+    #: ``OTKLIK_PUBLIC_URL``: links to public pages (a shared complaint's tracker).
+    public_url: str = ""
     _kb: KnowledgeBaseProvider = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
