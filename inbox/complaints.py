@@ -155,7 +155,7 @@ def create(
         raise ComplaintError("Выберите тему из списка.", field="topic")
     if not conversation_ids:
         raise ComplaintError("Выберите хотя бы одно обращение.", field="conversations")
-    conversations = _conversations(session, conversation_ids)
+    conversations = load_conversations(session, conversation_ids)
     complaint = SharedComplaint(
         slug=new_slug(), title=clean_title, place=clean_place, place_key=place_key(clean_place),
         topic=topic, conversation_id=conversations[0].id, created_at=now, updated_at=now,
@@ -174,7 +174,8 @@ def create(
     return complaint
 
 
-def _conversations(session: Session, ids: list[int]) -> list[Conversation]:
+def load_conversations(session: Session, ids: list[int]) -> list[Conversation]:
+    """The conversations of ``ids``, in that order; ComplaintError naming a missing one."""
     unique = list(dict.fromkeys(ids))
     if len(unique) > 1000:
         raise ComplaintError("Не больше 1000 обращений за раз.", field="conversations")
