@@ -179,6 +179,9 @@ def load_conversations(session: Session, ids: list[int]) -> list[Conversation]:
     unique = list(dict.fromkeys(ids))
     if len(unique) > 1000:
         raise ComplaintError("Не больше 1000 обращений за раз.", field="conversations")
+    odd = [i for i in unique if not 0 < i < 2**31]  # a database integer cannot hold it
+    if odd:
+        raise ComplaintError(f"Нет обращения с id {odd[0]}.", "not_found", "conversations")
     found = {
         c.id: c for c in session.exec(select(Conversation).where(col(Conversation.id).in_(unique)))
     }

@@ -264,3 +264,32 @@ def test_the_tracker_is_rate_limited_like_other_public_pages(
         assert guesses == [429, 429, 429]  # guessing burns the same budget
     finally:
         runtime.dispose()
+
+
+def test_conversations_ticked_in_the_inbox_queue_become_one_complaint(
+    client: TestClient, rt: Runtime
+) -> None:
+    appeals = [make_appeal(rt, n) for n in (1, 2, 3)]
+    csrf = login(client)
+    inbox = client.get("/ui/inbox")
+    assert 'hx-get="/ui/complaints/merge-form"' in inbox.text
+    for appeal in appeals:
+        assert f'name="conversation" value="{appeal}" form="merge-form"' in inbox.text
+    form = client.get("/ui/complaints/merge-form")
+    assert 'id="merge-form"' in form.text and 'value="lighting"' in form.text
+    made = client.post(
+        "/ui/complaints",
+        data={"csrf_token": csrf, "title": "Не горят фонари", "place": "Ленина 5",
+              "topic": "lighting", "conversation": [str(appeals[2]), str(appeals[0])]},
+    )  # fmt: skip
+    assert flash_of(made.text) == ("ok", "Общая жалоба создана, поддерживают: 2.")
+    (complaint,) = all_complaints(rt)
+    assert complaint.conversation_id == appeals[2]  # the first ticked keeps its clock
+    for forged in (["999999"], [str(2**40)], ["-5"]):
+        refused = client.post(
+            "/ui/complaints",
+            data={"csrf_token": csrf, "title": "x", "place": "Ленина 7", "topic": "lighting",
+                  "conversation": forged},
+        )  # fmt: skip
+        assert flash_of(refused.text)[0] == "error", forged
+    assert len(all_complaints(rt)) == 1

@@ -122,14 +122,17 @@ def create_complaint(
     topic: Annotated[str, Form(max_length=100)],
     numbers: Annotated[str, Form(max_length=5000)] = "",
     conversation_id: Annotated[int | None, Form(ge=1, le=2**31 - 1)] = None,
+    conversation: Annotated[list[int] | None, Form(max_length=MAX_NUMBERS)] = None,
 ) -> Response:
-    """A complaint from the appeals typed (list page) or from one conversation (its view)."""
+    """A complaint from the appeals typed (list page), from one conversation (its view) or
+    from those ticked in the inbox queue (``conversation``, repeated)."""
     back = f"/ui/c/{conversation_id}" if conversation_id else "/ui/complaints"
+    if conversation:
+        back = "/ui/inbox"
     with rt.factory() as session:
         try:
-            ids = _conversation_ids(session, numbers)
-            if conversation_id is not None:
-                ids.insert(0, conversation_id)
+            ids = [*([conversation_id] if conversation_id else []), *(conversation or [])]
+            ids += _conversation_ids(session, numbers)
             if topic not in topics(rt):
                 raise ComplaintError("Выберите тему из списка.", field="topic")
             complaint = complaints.create(
@@ -146,6 +149,12 @@ def create_complaint(
 
 
 # -- one complaint ---------------------------------------------------------------------------
+
+
+@router.get("/complaints/merge-form")
+def merge_form(request: Request, rt: RuntimeDep, me: OperatorDep) -> Response:
+    """The inbox's form (fetched by htmx) for the conversations ticked in the queue."""
+    return render(request, "_complaint_merge.html", me, topics=topics(rt))
 
 
 @router.get("/complaints/{complaint_id}")
