@@ -13,7 +13,14 @@ from sqlmodel import col, select
 from inbox import complaints
 from inbox.application_status import MOVES, ApplicationStatus
 from inbox.applications import Actor
-from inbox.complaint_texts import JOIN_DONE, OFFER, status_notice
+from inbox.complaint_texts import (
+    JOIN_ALREADY,
+    JOIN_CLOSED,
+    JOIN_DONE,
+    JOINED,
+    OFFER,
+    status_notice,
+)
 from inbox.complaints import ComplaintChange, ComplaintError
 from inbox.models import (
     ComplaintStatusChange,
@@ -231,7 +238,11 @@ def _every_text() -> list[tuple[str, str]]:
     found = [
         ("offer", OFFER.format(title="Не горят фонари", place="Ленина 5", count=3,
                                status="в работе")),
-        ("joined", JOIN_DONE.format(title="Не горят фонари", count=4)),
+        ("plus one", JOIN_DONE.format(title="Не горят фонари", count=4)),
+        ("already", JOIN_ALREADY.format(title="Не горят фонари")),
+        ("closed", JOIN_CLOSED),
+        ("merged", JOINED.format(number="2026-000123", title="Не горят фонари",
+                                 place="ул. Ленина, д. 5", count=3)),
     ]  # fmt: skip
     for previous, target in itertools.product(S, S):
         if target in MOVES[previous]:
