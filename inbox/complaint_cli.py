@@ -116,7 +116,7 @@ def create(
             complaint = complaints.create(
                 session, title=title, place=place, topic=topic,
                 conversation_ids=_appeal_ids(session, appeals), actor=Actor.cli(_system_user()),
-                now=rt.clock.now(), public_url=rt.settings.public_url,
+                now=rt.clock.now(), public_url=rt.settings.public_url, rules=rt.rules,
             )  # fmt: skip
             session.commit()
         except ComplaintError as exc:

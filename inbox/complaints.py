@@ -52,6 +52,7 @@ from inbox.models import (
     SharedComplaint,
 )
 from inbox.places import place_key
+from rules.engine import ResponseRules
 
 MAX_TITLE = 300
 MAX_PLACE = 300
@@ -141,10 +142,14 @@ def create(
     actor: Actor,
     now: datetime,
     public_url: str = "",
+    rules: ResponseRules | None = None,
 ) -> SharedComplaint:
     """A new shared complaint from these appeals (the first one's clock is the complaint's).
 
-    Not committed: the caller commits."""
+    When the first appeal has no open clock (answered before, or still with the bot) and
+    ``rules`` are given, a clock starts on it now with its rule's deadline: the complaint
+    always waits for the agency's answer against one deadline. Not committed: the caller
+    commits."""
     clean_title = clean_text(title, "title", MAX_TITLE)
     clean_place = clean_text(place, "place", MAX_PLACE)
     if not clean_title:
@@ -164,6 +169,8 @@ def create(
     session.add(complaint)
     session.flush()
     assert complaint.id is not None
+    if rules is not None:
+        _start_clock(session, conversations[0], rules, now)
     audit.record(
         session, "complaint_created", now, conversation_id=conversations[0].id,
         operator_id=actor.operator_id, actor=actor.label, complaint_id=complaint.id,
@@ -172,6 +179,21 @@ def create(
     for conversation in conversations:
         join(session, complaint, conversation, actor.kind, now, actor=actor, public_url=public_url)
     return complaint
+
+
+def _start_clock(
+    session: Session, conversation: Conversation, rules: ResponseRules, now: datetime
+) -> None:
+    assert conversation.id is not None
+    deadline = rules.deadline_of(conversation.rule_id)
+    if deadline is None or sla.open_clock(session, conversation.id) is not None:
+        return
+    due = rules.due_at(now, deadline)
+    assert due is not None
+    sla.start_clock(
+        session, conversation, rule_id=deadline.rule_id, kind=conversation.kind,
+        started_at=now, due_at=due, warn_before=rules.warn_before,
+    )  # fmt: skip
 
 
 def load_conversations(session: Session, ids: list[int]) -> list[Conversation]:
@@ -246,26 +268,6 @@ def join(
         message.meta = {"purpose": PURPOSE, "complaint_id": complaint.id, "buttons": []}
     session.flush()
     return supporter
-
-
-def leave(
-    session: Session, complaint_id: int, citizen_id: int, now: datetime, actor: Actor
-) -> bool:
-    """Remove a supporter (merged by mistake); False when they were none."""
-    row = session.exec(
-        select(ComplaintSupporter)
-        .where(ComplaintSupporter.complaint_id == complaint_id)
-        .where(ComplaintSupporter.citizen_id == citizen_id)
-    ).first()
-    if row is None:
-        return False
-    session.delete(row)
-    audit.record(
-        session, "complaint_left", now, conversation_id=row.conversation_id,
-        operator_id=actor.operator_id, actor=actor.label, complaint_id=complaint_id,
-    )  # fmt: skip
-    session.flush()
-    return True
 
 
 def _news(

@@ -258,3 +258,21 @@ def _every_text() -> list[tuple[str, str]]:
 def test_every_complaint_message_passes_the_readability_check(name: str, text: str) -> None:
     report = check_text(text)
     assert report.ok, f"{name}: {report.failures}\n{text}"
+
+
+def test_a_complaint_from_an_appeal_without_a_clock_starts_one_from_its_rule(
+    runtime: Runtime,
+) -> None:
+    quiet = make_appeal(runtime, 1, status="answered", clock=False)
+    with runtime.factory() as session:
+        complaint = complaints.create(
+            session, title="Не горят фонари", place="Ленина 5", topic="lighting",
+            conversation_ids=[quiet], actor=CLI, now=runtime.clock.now(), rules=runtime.rules,
+        )  # fmt: skip
+        session.commit()
+        clock = session.exec(select(SlaClock)).one()
+        assert clock.conversation_id == quiet and clock.status == "running"
+        assert complaint.id is not None
+    change(runtime, complaint.id, ComplaintChange("in_progress"))
+    with runtime.factory() as session:
+        assert session.exec(select(SlaClock)).one().status == "met"

@@ -251,7 +251,7 @@ def create_complaint(rt: RuntimeDep, caller: ComplaintWriterDep, body: Complaint
                 session, title=body.title, place=body.place, topic=body.topic,
                 conversation_ids=_appeal_ids(session, body.appeals),
                 actor=Actor.api(caller.token_id, caller.name), now=rt.clock.now(),
-                public_url=rt.settings.public_url,
+                public_url=rt.settings.public_url, rules=rt.rules,
             )  # fmt: skip
             session.commit()
         except ComplaintError as exc:

@@ -138,6 +138,7 @@ def create_complaint(
             complaint = complaints.create(
                 session, title=title, place=place, topic=topic, conversation_ids=ids,
                 actor=Actor.operator(me), now=rt.clock.now(), public_url=rt.settings.public_url,
+                rules=rt.rules,
             )  # fmt: skip
             session.commit()
         except ComplaintError as exc:
