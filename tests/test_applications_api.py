@@ -410,7 +410,7 @@ def test_fuzzed_requests_with_a_valid_token_never_get_a_5xx_and_match_the_schema
     operations = [
         result.ok()
         for result in schema.get_all_operations()
-        if result.ok().path.startswith("/api/v1/")
+        if result.ok().path.startswith("/api/v1/applications")
     ]
     assert len(operations) == 4
     seen: set[str] = set()

@@ -163,3 +163,42 @@ def test_the_openapi_schema_documents_the_complaints_api(runtime: Runtime) -> No
     assert {"get", "post"} <= set(paths[BASE])
     assert "post" in paths[BASE + "/{complaint_id}/status"]
     assert "post" in paths[BASE + "/{complaint_id}/supporters"]
+
+
+def test_fuzzed_requests_with_a_valid_token_never_get_a_5xx_and_match_the_schema(
+    runtime: Runtime,
+) -> None:
+    """Schemathesis over ``/api/v1/complaints`` with a live write token and real complaints
+    (open and closed), as for the applications API."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from schemathesis import checks
+
+    token = make_token(runtime, "fuzz", "complaints:write")
+    runtime.settings.api_rate_burst = 100_000
+    app = create_app(runtime, start_scheduler=False)
+    with TestClient(app) as client:
+        for n in (1, 2):
+            create(client, token, numbers(runtime, [make_appeal(runtime, n)]))
+        client.post(f"{BASE}/2/status", headers=bearer(token), json={"status": "done"})
+    schema = schemathesis.openapi.from_dict(app.openapi())
+    schema.app = app
+    operations = [
+        result.ok() for result in schema.get_all_operations() if result.ok().path.startswith(BASE)
+    ]
+    assert len(operations) == 5
+    seen: set[str] = set()
+
+    @settings(max_examples=40 * len(operations), deadline=None,
+              suppress_health_check=list(HealthCheck), database=None)  # fmt: skip
+    @given(case=st.one_of([op.as_strategy() for op in operations]))
+    def run(case: schemathesis.Case) -> None:
+        seen.add(f"{case.method} {case.path}")
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {token}"},
+            checks=[checks.not_a_server_error, checks.response_schema_conformance],
+        )
+
+    run()
+    assert len(seen) == 5

@@ -145,7 +145,9 @@ def create_complaint(
             session.rollback()
             flash(request, f"Жалоба не создана: {exc}", "error")
             return RedirectResponse(back, status_code=303)
-        flash(request, f"Общая жалоба создана, поддерживают: {len(set(ids))}.")
+        assert complaint.id is not None
+        count = complaints.supporters_count(session, complaint.id)
+        flash(request, f"Общая жалоба создана, поддерживают: {count}.")
         return RedirectResponse(f"/ui/complaints/{complaint.id}", status_code=303)
 
 
