@@ -424,7 +424,7 @@ def _notify_all(
         .order_by(col(ComplaintSupporter.id))
         .limit(MAX_SUPPORTERS)
     ).all()
-    queued: list[int] = []
+    messages: list[Message] = []
     for supporter, conversation in rows:
         message = _news(session, conversation, text, now, f"complaint-{change.id}-{supporter.id}")
         message.operator_id = operator.id if operator else None
@@ -432,10 +432,9 @@ def _notify_all(
             "purpose": PURPOSE, "complaint_id": complaint.id, "status_change_id": change.id,
             "buttons": [], "after_close": conversation.status == "closed",
         }  # fmt: skip
-        session.flush()
-        assert message.id is not None
-        queued.append(message.id)
-    return queued
+        messages.append(message)
+    session.flush()  # one round of inserts for all supporters, not one per message
+    return [m.id for m in messages if m.id is not None]
 
 
 def history(session: Session, complaint_id: int) -> list[ComplaintStatusChange]:
