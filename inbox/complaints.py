@@ -270,6 +270,34 @@ def join(
     return supporter
 
 
+def remove_supporter(
+    session: Session, complaint_id: int, supporter_id: int, now: datetime, actor: Actor
+) -> ComplaintSupporter:
+    """Take a supporter off (an appeal merged by mistake); they are told of nothing more.
+
+    The appeal the complaint was made from cannot be taken off: it carries the complaint's
+    clock. The appeal's own clock is not restarted: an operator answers it as usual."""
+    supporter = session.get(ComplaintSupporter, supporter_id)
+    if supporter is None or supporter.complaint_id != complaint_id:
+        raise ComplaintError("Такого жителя среди поддержавших нет.", "not_found", "supporter")
+    complaint = _lock(session, complaint_id)
+    assert complaint is not None
+    if supporter.conversation_id == complaint.conversation_id:
+        raise ComplaintError(
+            "Это обращение, из которого сделана жалоба: по нему идёт её срок.",
+            "conflict",
+            "supporter",
+        )
+    session.delete(supporter)
+    complaint.updated_at = now
+    audit.record(
+        session, "complaint_left", now, conversation_id=supporter.conversation_id,
+        operator_id=actor.operator_id, actor=actor.label, complaint_id=complaint_id,
+    )  # fmt: skip
+    session.flush()
+    return supporter
+
+
 def _news(
     session: Session, conversation: Conversation, text: str, now: datetime, key: str
 ) -> Message:

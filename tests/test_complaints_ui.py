@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
-from inbox import operators
+from inbox import complaints, operators
 from inbox.clock import FrozenClock
 from inbox.config import Settings
 from inbox.demo import DEMO_OPERATORS
@@ -293,3 +293,42 @@ def test_conversations_ticked_in_the_inbox_queue_become_one_complaint(
         )  # fmt: skip
         assert flash_of(refused.text)[0] == "error", forged
     assert len(all_complaints(rt)) == 1
+
+
+def test_an_appeal_merged_by_mistake_is_taken_off_and_told_nothing_more(
+    client: TestClient, rt: Runtime
+) -> None:
+    lead, mistake = make_appeal(rt, 1), make_appeal(rt, 2)
+    complaint_id = make_complaint(rt, [lead, mistake])
+    other = make_complaint(rt, [make_appeal(rt, 3)], place="ул. Мира, 3")
+    csrf = login(client)
+    page = client.get(f"/ui/complaints/{complaint_id}")
+    assert page.text.count(">Убрать</button>") == 1  # not the appeal carrying the clock
+    with rt.factory() as session:
+        rows = {s.conversation_id: s.id for s in complaints.supporters(session, complaint_id)}
+        foreign = complaints.supporters(session, other)[0].id
+    for supporter_id, said in ((rows[lead], "по нему идёт её срок"),
+                               (foreign, "нет")):  # fmt: skip
+        refused = client.post(
+            f"/ui/complaints/{complaint_id}/supporters/{supporter_id}/remove",
+            data={"csrf_token": csrf},
+        )
+        level, text = flash_of(refused.text)
+        assert level == "error" and said in text
+    removed = client.post(
+        f"/ui/complaints/{complaint_id}/supporters/{rows[mistake]}/remove",
+        data={"csrf_token": csrf},
+    )
+    assert flash_of(removed.text)[0] == "ok"
+    assert '<dd id="complaint-supporters">1</dd>' in removed.text
+    client.post(
+        f"/ui/complaints/{complaint_id}/status",
+        data={"csrf_token": csrf, "status": "done", "answer": "Лампы заменили."},
+    )
+    with rt.factory() as session:
+        told = session.exec(
+            select(Message.conversation_id)
+            .where(col(Message.idempotency_key).like("complaint-%-%"))
+            .where(col(Message.text).contains("Лампы заменили."))
+        ).all()
+    assert told == [lead]

@@ -277,6 +277,30 @@ def add_appeals(
     return RedirectResponse(back, status_code=303)
 
 
+@router.post("/complaints/{complaint_id}/supporters/{supporter_id}/remove")
+def remove_supporter(
+    request: Request,
+    rt: RuntimeDep,
+    me: OperatorDep,
+    complaint_id: ComplaintId,
+    supporter_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+) -> Response:
+    """«Убрать»: an appeal merged by mistake leaves the complaint."""
+    with rt.factory() as session:
+        _complaint_or_404(session, complaint_id)
+        try:
+            complaints.remove_supporter(
+                session, complaint_id, supporter_id, rt.clock.now(), Actor.operator(me)
+            )
+            session.commit()
+        except ComplaintError as exc:
+            session.rollback()
+            flash(request, f"Не убрано: {exc}", "error")
+        else:
+            flash(request, "Обращение убрано из жалобы. Жителю больше не будут писать о ней.")
+    return RedirectResponse(f"/ui/complaints/{complaint_id}", status_code=303)
+
+
 @router.post("/c/{conversation_id}/complaints")
 def add_conversation(
     request: Request,
