@@ -132,6 +132,29 @@ def find_match(session: Session, topic: str, place: str) -> SharedComplaint | No
     ).first()
 
 
+def find_match_in_text(session: Session, text: str, topics: list[str]) -> SharedComplaint | None:
+    """The open shared complaint a free-text message is about: of one of ``topics`` (the
+    topics ``rules/complaints.yaml`` finds in the text) and whose place key appears in the
+    text's key as whole words in order («на ленина 5 не горят фонари» has «ленина 5»).
+    Still exact: «Ленина 15» does not contain «Ленина 5»."""
+    wanted = [t for t in topics if TOPIC.fullmatch(t)]
+    if not wanted:
+        return None
+    words = f" {place_key(text)} "
+    candidates = session.exec(
+        select(SharedComplaint)
+        .where(col(SharedComplaint.topic).in_(wanted))
+        .where(col(SharedComplaint.status).in_([s.value for s in OPEN]))
+        .order_by(col(SharedComplaint.updated_at).desc(), col(SharedComplaint.id).desc())
+        .limit(500)
+    ).all()
+    for complaint in candidates:
+        # A bare street name is no place to match a message by: it needs a house number.
+        if any(ch.isdigit() for ch in complaint.place_key) and f" {complaint.place_key} " in words:
+            return complaint
+    return None
+
+
 def create(
     session: Session,
     *,

@@ -276,3 +276,30 @@ def test_a_complaint_from_an_appeal_without_a_clock_starts_one_from_its_rule(
     change(runtime, complaint.id, ComplaintChange("in_progress"))
     with runtime.factory() as session:
         assert session.exec(select(SlaClock)).one().status == "met"
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("На Ленина 5 не горят фонари", True),
+        ("ул. Ленина, д. 5 — темно во дворе, фонарь не работает", True),
+        ("Фонари не горят, Ленина 5, кв. 17", True),
+        ("На Ленина 15 не горят фонари", False),
+        ("На Ленина не горят фонари", False),
+        ("Ленина 5: мусор не вывозят", False),
+        ("Ленина 5", False),
+    ],
+)
+def test_free_text_matches_by_a_topic_word_and_the_whole_place_with_its_house(
+    runtime: Runtime, text: str, found: bool
+) -> None:
+    from rules.complaints import complaint_rules
+
+    make_complaint(runtime, [make_appeal(runtime, 1)], place="ул. Ленина, д. 5")
+    make_complaint(runtime, [make_appeal(runtime, 2)], place="ул. Ленина")  # a bare street
+    topics = complaint_rules(None).topics_of(text)
+    with runtime.factory() as session:
+        match = complaints.find_match_in_text(session, text, topics)
+    assert (match is not None and match.place_key == "ленина 5") == found
+    if not found:
+        assert match is None

@@ -251,3 +251,39 @@ def test_web_chat_visitor_joins_and_sees_the_news(runtime: Runtime, clock: Froze
     with runtime.factory() as session:
         rows = session.exec(select(ComplaintSupporter).order_by(col(ComplaintSupporter.id))).all()
     assert [r.via for r in rows] == ["cli", "bot"]
+
+
+async def test_a_free_text_message_naming_the_place_and_topic_is_offered_plus_one(
+    chat: TelegramChat, runtime: Runtime
+) -> None:
+    complaint_id = make_complaint(runtime, [make_appeal(runtime, 1)])
+    await chat.say("Здравствуйте, у нас на улице Ленина 5 третий день не горят фонари!")
+    await chat.deliver()
+    assert mine(chat)[-1].startswith("О такой проблеме уже сообщили соседи")
+    await chat.press(f"{JOIN}{complaint_id}")
+    await chat.deliver()
+    assert mine(chat)[-1].startswith("Спасибо! Вы поддержали жалобу")
+    assert len(supporters(runtime, complaint_id)) == 2
+    assert chat.conversation().status == "bot"  # no operator needed
+
+
+async def test_declining_the_offer_on_free_text_goes_on_with_the_message(
+    chat: TelegramChat, runtime: Runtime
+) -> None:
+    complaint_id = make_complaint(runtime, [make_appeal(runtime, 1)])
+    await chat.say("На Ленина 5 не горят фонари")
+    await chat.press(SEPARATE)
+    await chat.deliver()
+    # The tiny knowledge base knows nothing of lamps: the message goes to an operator.
+    assert mine(chat)[-1] == texts.HANDOFF_NOT_FOUND.format(number=chat.conversation().number)
+    assert chat.conversation().status == "waiting_operator"
+    assert len(supporters(runtime, complaint_id)) == 1
+
+
+async def test_no_offer_on_free_text_about_another_house(
+    chat: TelegramChat, runtime: Runtime
+) -> None:
+    make_complaint(runtime, [make_appeal(runtime, 1)])
+    await chat.say("На Ленина 15 не горят фонари")
+    await chat.deliver()
+    assert mine(chat)[-1] == texts.HANDOFF_NOT_FOUND.format(number=chat.conversation().number)

@@ -21,6 +21,7 @@ from inbox import audit, workflow
 from inbox.models import AuditEvent, Conversation, ConversationStatus, Message
 from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider, as_provider
+from rules.complaints import ComplaintRules, complaint_rules
 from rules.engine import ResponseRules
 
 STATE_EVENT = "bot_state"
@@ -59,6 +60,8 @@ class BotContext:
     payment_url_template: str
     #: ``OTKLIK_PUBLIC_URL``: links to public pages (a shared complaint's tracker).
     public_url: str = ""
+    #: Topic words for +1 offers on free text (``rules/complaints.yaml``).
+    complaint_rules: ComplaintRules = field(default_factory=lambda: complaint_rules(None))
     _kb: KnowledgeBaseProvider = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -39,6 +39,7 @@ from inbox.models import (
 )
 from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider
+from rules.complaints import complaint_rules
 from rules.engine import ResponseRules
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class CitizenBot:
             catalog=catalog or load_catalog(settings.bot_catalog),
             payment_url_template=settings.payment_url_template,
             public_url=settings.public_url,
+            complaint_rules=complaint_rules(settings.rules_dir),
         )
         return cls(factory, clock, context, timedelta(seconds=settings.bot_late_after))
 
