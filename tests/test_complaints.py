@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -303,3 +304,19 @@ def test_free_text_matches_by_a_topic_word_and_the_whole_place_with_its_house(
     assert (match is not None and match.place_key == "ленина 5") == found
     if not found:
         assert match is None
+
+
+def test_the_topic_words_file_is_checked_and_a_missing_one_means_the_shipped(
+    tmp_path: Path,
+) -> None:
+    from rules.complaints import SHIPPED, complaint_rules, load_complaint_rules
+    from rules.errors import RulesFileError
+
+    assert complaint_rules(tmp_path).topics == load_complaint_rules(SHIPPED).topics
+    bad = tmp_path / "complaints.yaml"
+    for text, said in (("topics: [1, 2]", "topics"), ("topics: {lighting: ['  ']}", "empty"),
+                       ("extra: 1", "extra"), ("topics: {a: [x", "not valid YAML")):  # fmt: skip
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(RulesFileError) as refused:
+            complaint_rules(tmp_path)
+        assert str(bad) in str(refused.value) and said in str(refused.value)
