@@ -48,9 +48,10 @@ system-deps:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
-	$(BIN)/mypy bot inbox knowledge_base rules
+	$(BIN)/mypy bot core inbox knowledge_base otklik rules
 
 pytest: install
 	bash scripts/test.sh

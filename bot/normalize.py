@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Any
 
-from inbox.events import Channel, InboundEvent, PayloadError
+from bot.payload import load_json
+from core.events import Channel, InboundEvent, PayloadError
 from rules.profile import AgencyProfile
-
-
-def load_json(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise PayloadError("payload is not valid UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"payload is not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    except ValueError as exc:  # a number of more than 4300 digits
-        raise PayloadError(f"payload is not usable JSON: {str(exc)[:80]}") from None
-    except RecursionError:  # the web app refuses deep nesting before; the CLI reads files
-        raise PayloadError("payload is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise PayloadError("payload must be a JSON object")
-    return data
 
 
 def normalize(
@@ -47,6 +30,10 @@ def normalize(
         from bot.vk.parse import parse_vk
 
         return parse_vk(data, profile)
+    if channel is Channel.max:
+        from bot.max.parse import parse_max
+
+        return parse_max(data, profile, received_at)
     if channel is Channel.phone:
         from bot.phone.parse import parse_phone
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from inbox.clock import as_utc
+from core.clock import as_utc
 from inbox.models import ApiToken
 
 READ = "applications:read"

@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from core.clock import as_utc
+from core.config import get_settings
 from inbox import api_tokens, applications, audit
 from inbox.application_status import LABELS, ApplicationStatus
 from inbox.applications import Actor, ApplicationError, ApplicationFilter, ChangeRequest
-from inbox.clock import as_utc
-from inbox.config import get_settings
 from inbox.models import Application, Conversation
 from inbox.runtime import Runtime
 from rules.applications import application_rules

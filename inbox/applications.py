@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from core.clock import as_utc
 from inbox import audit, workflow
 from inbox.application_status import (
     AGENCY_TURN,
@@ -37,7 +38,6 @@ from inbox.application_status import (
     parse,
 )
 from inbox.application_texts import notice_buttons, status_notice
-from inbox.clock import as_utc
 from inbox.models import (
     Application,
     ApplicationStatusChange,

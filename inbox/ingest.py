@@ -25,9 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
+from core.clock import Clock, SystemClock, as_utc
+from core.events import InboundEvent
 from inbox import audit, sla
-from inbox.clock import Clock, SystemClock, as_utc
-from inbox.events import InboundEvent
 from inbox.journal_failures import RetryPolicy, due_for_processing, record_failure
 from inbox.models import (
     OPEN_STATUSES,
@@ -45,6 +45,7 @@ from inbox.models import (
 from rules.engine import Classification, ResponseRules
 from rules.moderation import Moderation
 from rules.profile import AgencyProfile
+from rules.reloadable import Reloadable, as_reloadable
 
 log = logging.getLogger(__name__)
 
@@ -84,21 +85,35 @@ class Inbox:
     def __init__(
         self,
         factory: sessionmaker[Session],
-        rules: ResponseRules,
-        profile: AgencyProfile,
-        moderation: Moderation,
+        rules: ResponseRules | Reloadable[ResponseRules],
+        profile: AgencyProfile | Reloadable[AgencyProfile],
+        moderation: Moderation | Reloadable[Moderation],
         clock: Clock | None = None,
         *,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.factory = factory
-        self.rules = rules
-        self.profile = profile
-        self.moderation = moderation
+        #: Rules, profile and moderation as their files say now (an admin's edit applies to
+        #: the next event, in this process and in every worker).
+        self.rules_source = as_reloadable(rules)
+        self.profile_source = as_reloadable(profile)
+        self.moderation_source = as_reloadable(moderation)
         self.clock = clock or SystemClock()
         #: How often a failing event is tried before it is set aside (journal_failures).
         self.retry_policy = retry_policy or RetryPolicy()
         self._after: dict[str, AfterProcessing] = {}
+
+    @property
+    def rules(self) -> ResponseRules:
+        return self.rules_source.get()
+
+    @property
+    def profile(self) -> AgencyProfile:
+        return self.profile_source.get()
+
+    @property
+    def moderation(self) -> Moderation:
+        return self.moderation_source.get()
 
     def after_processing(self, channel: str, hook: AfterProcessing) -> None:
         """Have ``process_pending`` call ``hook`` for each event of ``channel`` it processes.

@@ -16,8 +16,8 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
+from core.config import get_settings
 from inbox import journal_failures
-from inbox.config import get_settings
 from inbox.db import make_engine, session_factory
 
 journal_app = typer.Typer(help="The inbound journal: events whose processing failed.")

@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, func, select
 
+from core.config import Settings
 from inbox import audit
-from inbox.config import Settings
 from inbox.logging import mask
 from inbox.models import InboundRecord
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
 
-from inbox.clock import as_utc
+from core.clock import as_utc
 from inbox.models import (
     OPEN_STATUSES,
     Conversation,

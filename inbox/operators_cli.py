@@ -18,8 +18,8 @@ from typing import Annotated
 import typer
 from sqlmodel import Session, col, select
 
+from core.config import get_settings
 from inbox import audit, operators, throttle
-from inbox.config import get_settings
 from inbox.db import make_engine, session_factory
 from inbox.models import Operator, Role
 

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased, sessionmaker
 from sqlmodel import Session, col, select
 
+from core.clock import Clock
 from inbox import audit
-from inbox.clock import Clock
 from inbox.models import DeliveryStatus, Direction, Message
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from inbox.config import Settings
+    from core.config import Settings
 
 FILE_NAME = "secret_key"
 #: The default this project once shipped in its settings (and still in old ``.env`` files):

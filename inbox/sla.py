@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from core.clock import as_utc
 from inbox import audit
-from inbox.clock import as_utc
 from inbox.models import Conversation, SlaClock, SlaClockStatus
 
 _OPEN_CLOCK = (SlaClockStatus.running.value, SlaClockStatus.breached.value)

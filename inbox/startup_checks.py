@@ -4,7 +4,7 @@ Each finding is one line. Refusals stop the process with exit code 2 before it t
 database or opens a port; warnings are logged and the process goes on (the demo on loopback
 stays convenient). The checklist behind them: docs/deployment.md, «Before going live».
 The warning about demo accounts with their published passwords needs the database and is
-given by the web app at start-up (``inbox.web.app``).
+given by the web app at start-up (``otklik.web``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from inbox.config import Settings
+from core.config import Settings
 from inbox.secret_key import weak_key_problem
 
 log = logging.getLogger("inbox.startup")
@@ -57,6 +57,12 @@ def check(settings: Settings, *, web: bool, host: str | None = None) -> Findings
         found.warnings.append(
             "OTKLIK_API_DOCS is on: /docs, /redoc and /openapi.json describe every endpoint to "
             "anyone; turn it off outside development"
+        )
+    if settings.max_token and not settings.max_webhook_secret:
+        found.warnings.append(
+            "OTKLIK_MAX_TOKEN is set without OTKLIK_MAX_WEBHOOK_SECRET: /webhooks/max refuses "
+            "every update (otklik max poll still works); set the secret and run otklik max "
+            "set-webhook"
         )
     if any(ipaddress.ip_network(p).prefixlen == 0 for p in settings.trusted_proxies):
         found.warnings.append(

@@ -32,8 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from inbox.clock import as_utc
-from inbox.config import Settings
+from core.clock import as_utc
+from core.config import Settings
 from inbox.models import LoginThrottle
 
 #: The ``scope`` column's values.

@@ -181,3 +181,63 @@ def _print_report(text: str, report: ReadabilityReport) -> None:
         column = issue.start - (text.rfind("\n", 0, issue.start) + 1) + 1
         hint = f" → {issue.suggestion}" if issue.suggestion else ""
         typer.echo(f"  {line}:{column} [{issue.kind}] {issue.message}{hint}")
+
+
+@kb_app.command("export")
+def kb_export(
+    path: Annotated[Path, typer.Argument(help="The spreadsheet to write: .xlsx or .csv")],
+) -> None:
+    """Write the knowledge base the server reads as a spreadsheet (docs/knowledge-base.md)."""
+    from knowledge_base.entries import load_entries
+    from knowledge_base.spreadsheet import sheet_kind, write_csv, write_xlsx
+
+    try:
+        kind = sheet_kind(path.name)
+    except ValueError as exc:
+        typer.echo(f"otklik: {exc}", err=True)
+        raise typer.Exit(2) from None
+    entries = load_entries(active_dir(configured_kb_dir()))
+    path.write_bytes(write_xlsx(entries) if kind == "xlsx" else write_csv(entries))
+    typer.echo(f"{len(entries)} entries written to {path}")
+
+
+@kb_app.command("import")
+def kb_import(
+    path: Annotated[Path, typer.Argument(help="The spreadsheet to read: .xlsx or .csv")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and show the changes; write nothing.")
+    ] = False,
+) -> None:
+    """Make the agency's knowledge base what the spreadsheet says (every row checked first;
+    entries missing from it are removed). A running server uses it from the next message."""
+    from knowledge_base.entries import load_entries
+    from knowledge_base.spreadsheet import (
+        SpreadsheetError,
+        import_entries,
+        plan,
+        read_sheet,
+        sheet_kind,
+    )
+    from knowledge_base.store import KnowledgeBaseProvider
+
+    try:
+        entries = read_sheet(path.read_bytes(), sheet_kind(path.name))
+    except SpreadsheetError as exc:
+        for error in exc.errors:
+            typer.echo(f"{path.name}: {error}", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, ValueError) as exc:
+        typer.echo(f"otklik: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if dry_run:
+        changes = plan(load_entries(active_dir(configured_kb_dir())), entries)
+    else:
+        changes = import_entries(KnowledgeBaseProvider(configured_kb_dir()), entries)
+    verb = "would be" if dry_run else "were"
+    typer.echo(
+        f"{len(entries)} entries in {path.name}: {len(changes.added)} {verb} added, "
+        f"{len(changes.changed)} changed, {len(changes.removed)} removed"
+    )
+    for label, ids in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
+        for entry_id in ids:
+            typer.echo(f"  {label} {entry_id}")

@@ -228,6 +228,6 @@ def as_provider(kb: KnowledgeBase | KnowledgeBaseProvider) -> KnowledgeBaseProvi
 def configured_kb_dir() -> Path:
     """The ``kb_dir`` of the settings (``OTKLIK_KB_DIR``, ``OTKLIK_DATA_DIR``): what the
     command-line tools read when no directory is given, the same the server reads."""
-    from inbox.config import get_settings
+    from core.config import get_settings
 
     return get_settings().effective_kb_dir

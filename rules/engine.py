@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from inbox.events import Channel, InboundEvent, Place
+from core.events import Channel, InboundEvent, Place
 from rules.errors import RulesFileError
 from rules.profile import AgencyProfile
 from rules.working_calendar import WorkingCalendar, load_calendar

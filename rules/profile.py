@@ -25,6 +25,15 @@ class VKProfile(BaseModel):
     screen_name: str | None = None
 
 
+class MaxProfile(BaseModel):
+    """The agency on MAX: its bot and its official channel (docs/max.md)."""
+
+    bot_user_id: int | None = None
+    bot_username: str | None = None
+    channel_id: int | None = None
+    channel_username: str | None = None
+
+
 class EmailProfile(BaseModel):
     addresses: list[str] = Field(default_factory=list)
 
@@ -39,6 +48,7 @@ class AgencyProfile(BaseModel):
     names: list[str] = Field(min_length=1)
     telegram: TelegramProfile = TelegramProfile()
     vk: VKProfile = VKProfile()
+    max: MaxProfile = MaxProfile()
     email: EmailProfile = EmailProfile()
     phone: PhoneProfile = PhoneProfile()
 
@@ -49,6 +59,8 @@ class AgencyProfile(BaseModel):
             self.telegram.bot_username,
             self.telegram.channel_username,
             self.vk.screen_name,
+            self.max.bot_username,
+            self.max.channel_username,
         }
         return {h.lower().lstrip("@") for h in found if h}
 
@@ -57,7 +69,7 @@ class AgencyProfile(BaseModel):
         parts = [name_pattern(name) for name in self.names]
         for handle in sorted(self.handles):
             parts.append(r"@" + re.escape(handle) + r"\b")
-            parts.append(r"(?:vk\.com|t\.me|telegram\.me)/" + re.escape(handle) + r"\b")
+            parts.append(r"(?:vk\.com|t\.me|telegram\.me|max\.ru)/" + re.escape(handle) + r"\b")
         if self.vk.group_id:
             gid = self.vk.group_id
             parts.append(rf"\[(?:club|public){gid}\|[^\]]*\]")

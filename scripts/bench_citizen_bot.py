@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.citizen.engine import CitizenBot
 from bot.webchat.store import inbound_event
-from inbox.config import Settings
+from core.config import Settings
 from inbox.db import upgrade
 from inbox.runtime import build_runtime
 

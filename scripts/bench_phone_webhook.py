@@ -20,10 +20,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from bot.phone.signature import sign
-from inbox.config import Settings
+from core.config import Settings
 from inbox.db import upgrade
 from inbox.runtime import build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 
 SECRET = "bench-secret"
 QUESTIONS = [

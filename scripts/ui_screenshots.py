@@ -13,16 +13,16 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from core.clock import FrozenClock, SystemClock
+from core.config import RULES_DIR, Settings
 from inbox import workflow
-from inbox.clock import FrozenClock, SystemClock
-from inbox.config import RULES_DIR, Settings
 from inbox.db import upgrade
-from inbox.demo import load_demo
 from inbox.models import Conversation, Operator, Rating
 from inbox.outbox import Outbox
 from inbox.runtime import build_runtime
-from inbox.web.app import create_app
 from inbox.web.ui.live import serve_in_thread
+from otklik.demo import load_demo
+from otklik.web import create_app
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

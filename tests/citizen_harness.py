@@ -14,14 +14,14 @@ from bot.citizen.catalog import load_catalog
 from bot.citizen.dialogue import BotContext
 from bot.citizen.engine import CitizenBot
 from bot.telegram.sender import TelegramSender
+from core.clock import FrozenClock
 from inbox import workflow
-from inbox.clock import FrozenClock
 from inbox.models import Conversation, Message, Operator
 from inbox.outbox import DeliveryReport, Outbox
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
 from knowledge_base.entries import KBEntry
 from knowledge_base.search import KnowledgeBase
+from otklik.web import create_app
 from tests.telegram_fake import TOKEN, fake_bot
 
 SECRET = "s3cret-webhook-token"
@@ -68,7 +68,7 @@ def tiny_kb() -> KnowledgeBase:
 def citizen_bot(runtime: Runtime, clock: FrozenClock) -> CitizenBot:
     context = BotContext(
         kb=tiny_kb(),
-        rules=runtime.rules,
+        rules_source=runtime.rules_source,
         catalog=load_catalog(),
         payment_url_template=PAYMENT_TEMPLATE,
     )

@@ -18,14 +18,15 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from inbox.clock import FrozenClock
-from inbox.config import RULES_DIR, Settings
+from core.clock import FrozenClock
+from core.config import RULES_DIR, Settings
 from inbox.db import make_engine, upgrade
 from inbox.runtime import Runtime, build_runtime
 from rules.profile import AgencyProfile, load_profile
 
-#: The ``vk_api`` fixture: a loopback stand-in for the VK API (tests/vk_api_server.py).
-pytest_plugins = ["tests.vk_api_server"]
+#: The ``vk_api`` and ``max_api`` fixtures: loopback stand-ins for the VK and MAX APIs
+#: (tests/vk_api_server.py, tests/max_api_server.py).
+pytest_plugins = ["tests.vk_api_server", "tests.max_api_server"]
 
 PAYLOADS = Path(__file__).parent / "payloads"
 PG_URL = os.environ.get("OTKLIK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

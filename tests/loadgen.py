@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 from sqlmodel import col, func, select
 
-from inbox.config import Settings
+from core.config import Settings
 from inbox.models import InboundRecord, Message
 from inbox.runtime import build_runtime
 
@@ -52,7 +52,7 @@ class _Child:
         with self.log_path.open("ab") as log:
             offset = log.tell()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "inbox.cli", *args],
+                [sys.executable, "-m", "otklik.cli", *args],
                 env={**os.environ, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks
 
-from inbox.demo import load_demo
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.demo import load_demo
+from otklik.web import create_app
 
 #: No 5xx, and a documented answer's body matches its schema. Undocumented status codes (a
 #: route's 404 "channel off", the UI's 303 redirects, 401/403) are not failures here: FastAPI

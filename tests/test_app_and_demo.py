@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from inbox.clock import FrozenClock
-from inbox.demo import load_demo
+from core.clock import FrozenClock
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.demo import load_demo
+from otklik.web import create_app
 from tests.test_ui import login
 
 runner = CliRunner()
@@ -52,8 +52,8 @@ def test_queue_filters(runtime: Runtime) -> None:
 
 
 def test_cli_ingest_then_sla_scan(db_url: str, tmp_path, monkeypatch) -> None:
-    from inbox.cli import app
-    from inbox.config import get_settings
+    from core.config import get_settings
+    from otklik.cli import app
 
     monkeypatch.setenv("OTKLIK_DATABASE_URL", db_url)
     get_settings.cache_clear()
@@ -90,7 +90,7 @@ def test_the_server_warns_when_demo_passwords_are_in_use(
     def started_warnings() -> list[str]:
         caplog.clear()
         app = create_app(runtime, start_scheduler=True)
-        with caplog.at_level(logging.WARNING, logger="inbox.web.app"), TestClient(app):
+        with caplog.at_level(logging.WARNING, logger="otklik.web"), TestClient(app):
             pass
         return [r.getMessage() for r in caplog.records if "demo accounts" in r.getMessage()]
 
@@ -109,7 +109,7 @@ def test_serve_and_worker_refuse_broken_rules_in_one_line(tmp_path, broken: str)
     import subprocess
     import sys
 
-    from inbox.config import Settings
+    from core.config import Settings
 
     rules = tmp_path / "rules"
     shutil.copytree(Settings().rules_dir, rules, ignore=shutil.ignore_patterns("*.py"))
@@ -121,7 +121,7 @@ def test_serve_and_worker_refuse_broken_rules_in_one_line(tmp_path, broken: str)
     }  # fmt: skip
     for command in ("serve", "worker"):
         proc = subprocess.run(
-            [sys.executable, "-m", "inbox.cli", command],
+            [sys.executable, "-m", "otklik.cli", command],
             env=env, capture_output=True, timeout=60,
         )  # fmt: skip
         err = proc.stderr.decode()

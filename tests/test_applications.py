@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from core.clock import FrozenClock
 from inbox import applications
 from inbox.application_status import MOVES, NEEDS, ApplicationStatus
 from inbox.application_texts import (
@@ -30,7 +31,6 @@ from inbox.applications import (
     change_status,
     clean_text,
 )
-from inbox.clock import FrozenClock
 from inbox.models import Application, ApplicationStatusChange, AuditEvent, Message
 from inbox.runtime import Runtime
 from knowledge_base.readability import check_text

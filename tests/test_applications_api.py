@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
-from inbox.clock import FrozenClock
-from inbox.demo import load_demo
+from core.clock import FrozenClock
 from inbox.models import ApiToken, Application, ApplicationStatusChange, Message
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.demo import load_demo
+from otklik.web import create_app
 from tests.applications_harness import make_application, make_token
 
 BASE = "/api/v1/applications"

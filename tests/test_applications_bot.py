@@ -17,12 +17,12 @@ from sqlmodel import col, select
 from bot.citizen import texts
 from bot.vk.api import VkClient
 from bot.vk.sender import VkSender
+from core.clock import FrozenClock
 from inbox import workflow
-from inbox.clock import FrozenClock
 from inbox.models import Application, Conversation, Message
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.applications_harness import make_token
 from tests.citizen_harness import TelegramChat, citizen_bot
 from tests.test_vk_callback import vk_settings

@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from inbox.clock import FrozenClock
-from inbox.config import Settings
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox.models import ApiToken, ApplicationStatusChange, AuditEvent, Message
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.applications_harness import make_application
 
 OTKLIK = str(Path(sys.executable).parent / "otklik")

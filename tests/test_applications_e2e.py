@@ -13,14 +13,14 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlmodel import select
 
 from bot.citizen import texts
-from inbox.clock import FrozenClock, SystemClock
-from inbox.config import Settings
+from core.clock import FrozenClock, SystemClock
+from core.config import Settings
 from inbox.db import upgrade
-from inbox.demo import load_demo
 from inbox.models import Application, ApplicationStatusChange
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
 from inbox.web.ui.live import serve_in_thread
+from otklik.demo import load_demo
+from otklik.web import create_app
 from tests.citizen_harness import citizen_bot
 
 pytestmark = pytest.mark.e2e

@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox import operators
-from inbox.clock import FrozenClock
-from inbox.config import Settings
-from inbox.demo import DEMO_OPERATORS
+from inbox.demo_accounts import DEMO_OPERATORS
 from inbox.models import ApiToken, Application, ApplicationStatusChange, AuditEvent, Message
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.applications_harness import make_application
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -8,10 +8,10 @@ import dataclasses
 from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi.testclient import TestClient
 
-from bot import channels
-from inbox.clock import FrozenClock
+from core.clock import FrozenClock
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik import channels
+from otklik.web import create_app
 from tests.test_vk_sender import queue_reply
 from tests.vk_api_server import FakeVkApi
 

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from inbox.models import ComplaintStatusChange, Conversation, Message, SharedComplaint
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.applications_harness import make_token
 from tests.complaints_harness import make_appeal
 

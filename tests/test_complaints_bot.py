@@ -16,14 +16,14 @@ from bot.citizen import texts
 from bot.citizen.handlers.complaint import JOIN, SEPARATE
 from bot.vk.api import VkClient
 from bot.vk.sender import VkSender
+from core.clock import FrozenClock
 from inbox import complaints
 from inbox.applications import Actor
-from inbox.clock import FrozenClock
 from inbox.complaints import ComplaintChange
 from inbox.models import Application, ComplaintSupporter, SharedComplaint
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.citizen_harness import TelegramChat, citizen_bot
 from tests.complaints_harness import ZONE, make_appeal, make_complaint
 from tests.test_applications_bot import vk_post

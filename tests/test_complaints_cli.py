@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from inbox.clock import FrozenClock
-from inbox.config import Settings
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox.models import ComplaintStatusChange, Message, SharedComplaint
 from inbox.runtime import Runtime, build_runtime
 from tests.complaints_harness import make_appeal

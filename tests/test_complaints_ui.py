@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox import complaints, operators
-from inbox.clock import FrozenClock
-from inbox.config import Settings
-from inbox.demo import DEMO_OPERATORS
+from inbox.demo_accounts import DEMO_OPERATORS
 from inbox.models import (
     Citizen,
     ComplaintStatusChange,
@@ -25,7 +25,7 @@ from inbox.models import (
     SharedComplaint,
 )
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.complaints_harness import make_appeal, make_complaint
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlmodel import func, select
 
 from bot.normalize import normalize
-from inbox.events import Channel
+from core.events import Channel
 from inbox.models import Citizen, Conversation, InboundRecord, Message
 from inbox.runtime import Runtime
 from tests.conftest import payload

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from bot.normalize import normalize
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox import workflow
-from inbox.clock import FrozenClock
-from inbox.config import Settings
 from inbox.db import make_engine
 from inbox.models import AuditEvent, Conversation, InboundRecord, Message, SlaClock
 from inbox.outbox import Outbox

@@ -22,9 +22,9 @@ from sqlmodel import col, func, select
 
 from bot.normalize import normalize
 from bot.vk.sender import random_id
+from core.config import Settings
+from core.events import Channel
 from inbox import workflow
-from inbox.config import Settings
-from inbox.events import Channel
 from inbox.models import Conversation, InboundRecord, Message
 from inbox.runtime import build_runtime
 from tests.loadgen import Server, deliver_all, wait_until_settled

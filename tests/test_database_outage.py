@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 
-from inbox.config import Settings
+from core.config import Settings
 from inbox.models import InboundRecord, Message
 from inbox.runtime import build_runtime
 from tests.loadgen import (

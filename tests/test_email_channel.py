@@ -23,11 +23,11 @@ from sqlmodel import col, select
 from bot.email.channel import EmailChannel, start_email_channel
 from bot.email.mailbox import ImapMailbox
 from bot.email.receive import poll_once
+from core.clock import FrozenClock
 from inbox import workflow
-from inbox.clock import FrozenClock
 from inbox.models import Conversation, InboundRecord, Message
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.conftest import payload
 from tests.mail_servers import PASSWORD, USER, Dovecot, SmtpServer, dovecot, smtp_server
 
@@ -397,7 +397,7 @@ def test_cli_polls_once(
         "OTKLIK_EMAIL_FROM": s.email_from,
     }
     done = subprocess.run(
-        [sys.executable, "-m", "inbox.cli", "email", "poll"],
+        [sys.executable, "-m", "otklik.cli", "email", "poll"],
         env=env,
         capture_output=True,
         text=True,

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from bot.normalize import normalize
-from inbox.clock import FrozenClock, as_utc
-from inbox.events import Channel
+from core.clock import FrozenClock, as_utc
+from core.events import Channel
 from inbox.models import (
     AuditEvent,
     Conversation,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from inbox.cli import app
 from knowledge_base.validate import check_knowledge_base
+from otklik.cli import app
 
 runner = CliRunner()
 

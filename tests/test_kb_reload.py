@@ -12,15 +12,15 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from bot.phone.robot import AFTER_ANSWER
-from inbox.clock import FrozenClock
-from inbox.config import Settings
-from inbox.demo import load_demo
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox.models import Conversation
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
 from knowledge_base.entries import load_entries
 from knowledge_base.nlu_backend import get_nlu_backend
 from knowledge_base.store import SEED_DIR
+from otklik.demo import load_demo
+from otklik.web import create_app
 from tests.test_phone_webhook import SECRET, call_event, post
 from tests.test_ui import login
 

@@ -14,8 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from inbox.cli import app
-from inbox.config import Settings, get_settings
+from core.config import Settings, get_settings
 from knowledge_base.nlu_backend import get_nlu_backend
 from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import (
@@ -24,6 +23,7 @@ from knowledge_base.store import (
     prepare_writable,
     write_atomically,
 )
+from otklik.cli import app
 
 NEW_QUESTION = "Куда сдать ёлку после праздников?"
 NEW_SHORT = "Ёлки и старую мебель забирают по средам. Напишите нам в личные сообщения адрес."

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from bot.normalize import normalize
+from core.clock import FrozenClock
+from core.events import Channel
 from inbox import metrics, workflow
-from inbox.clock import FrozenClock
-from inbox.demo import _tg_group_mention, _tg_private
-from inbox.events import Channel
 from inbox.models import Conversation, Operator, Rating
 from inbox.runtime import Runtime
 from inbox.scheduler import run_sla_scan
+from otklik.demo import _tg_group_mention, _tg_private
 
 _ids = iter(range(700_000, 800_000))
 

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from inbox.cli import app
-from inbox.config import Settings, get_settings
+from core.config import Settings, get_settings
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.cli import app
+from otklik.web import create_app
 from tests.test_ui_login import attempt, events, logged_in
 
 runner = CliRunner()

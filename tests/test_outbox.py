@@ -7,9 +7,9 @@ from datetime import timedelta
 from sqlmodel import select
 
 from bot.normalize import normalize
+from core.clock import FrozenClock
+from core.events import Channel
 from inbox import workflow
-from inbox.clock import FrozenClock
-from inbox.events import Channel
 from inbox.models import AuditEvent, Conversation, Message
 from inbox.outbox import DeliveryError, Outbox
 from inbox.runtime import Runtime

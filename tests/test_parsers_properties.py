@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 
 from bot.email.mime import decode_bytes, header_text, html_to_text
 from bot.email.parse import parse_email
+from bot.max.parse import parse_max
 from bot.normalize import normalize
 from bot.phone.parse import parse_phone
 from bot.telegram.parse import parse_update
 from bot.vk.parse import parse_vk
-from inbox.events import Channel, InboundEvent, PayloadError
+from core.events import Channel, InboundEvent, PayloadError
 from rules.profile import AgencyProfile
 from tests.conftest import PAYLOADS
 
@@ -109,6 +110,7 @@ JSON_PARSERS: dict[str, Any] = {
     "telegram": lambda data, profile: parse_update(data, profile),
     "vk": lambda data, profile: parse_vk(data, profile),
     "phone": lambda data, _profile: parse_phone(data),
+    "max": lambda data, profile: parse_max(data, profile),
 }
 
 

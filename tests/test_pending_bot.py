@@ -21,13 +21,13 @@ from bot.citizen.engine import LATE_AFTER
 from bot.telegram.parse import parse_update
 from bot.webchat import store
 from bot.webchat.session import COOKIE, signed
+from core.clock import FrozenClock
 from inbox import workflow
-from inbox.clock import FrozenClock
 from inbox.ingest import Finished
 from inbox.models import Conversation, ConversationStatus, InboundRecord, Message, Operator
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
 from inbox.web.processing import processing_executor
+from otklik.web import create_app
 from tests.citizen_harness import GARBAGE_ANSWER, TelegramChat, citizen_bot
 from tests.conftest import payload
 from tests.test_vk_bot import PEER, bot_answers, say, vk_event

@@ -20,7 +20,7 @@ from bot.phone import robot as texts
 from bot.phone.robot import MENU, Robot, spoken, voice_choice
 from bot.phone.signature import sign
 from bot.phone.webhook import phone_sender
-from inbox.clock import FrozenClock, as_utc
+from core.clock import FrozenClock, as_utc
 from inbox.models import (
     Application,
     AuditEvent,
@@ -31,10 +31,10 @@ from inbox.models import (
 )
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
 from knowledge_base.entries import KBEntry
 from knowledge_base.readability import check_text
 from knowledge_base.search import KnowledgeBase
+from otklik.web import create_app
 from tests.conftest import payload
 
 SECRET = "phone-shared-secret"
@@ -402,7 +402,7 @@ def test_phone_endpoint_is_off_without_its_secret(runtime: Runtime, clock: Froze
 
 
 def test_cli_prints_the_json_schema() -> None:
-    from inbox.cli import app
+    from otklik.cli import app
 
     result = CliRunner().invoke(app, ["phone", "schema"])
     assert result.exit_code == 0, result.output

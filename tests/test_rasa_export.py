@@ -10,7 +10,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from inbox.cli import app
 from knowledge_base.entities import extract_entities
 from knowledge_base.entries import KBEntry
 from knowledge_base.rasa_export import (
@@ -23,6 +22,7 @@ from knowledge_base.rasa_export import (
     intent_examples,
     write_project,
 )
+from otklik.cli import app
 
 SAMPLE_ENTRIES: list[dict[str, Any]] = [
     {

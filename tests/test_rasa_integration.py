@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from inbox.cli import app
 from knowledge_base.entries import KBEntry, load_entries
 from knowledge_base.nlu_types import NLUResult
 from knowledge_base.rasa_nlu import RasaNLU, RasaUnavailableError
+from otklik.cli import app
 
 pytestmark = pytest.mark.rasa
 

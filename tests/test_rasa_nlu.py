@@ -10,10 +10,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from inbox.cli import app
 from knowledge_base.entries import KBEntry
 from knowledge_base.nlu_backend import get_nlu_backend
 from knowledge_base.rasa_nlu import RasaNLU, RasaUnavailableError
+from otklik.cli import app
 
 ENTRY = KBEntry(
     id="appeal_status",

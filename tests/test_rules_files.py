@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inbox.config import RULES_DIR
+from core.config import RULES_DIR
 from rules.engine import ResponseRules
 from rules.errors import RulesFileError
 from rules.moderation import Moderation

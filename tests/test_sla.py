@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from bot.normalize import normalize
+from core.clock import FrozenClock, as_utc
+from core.config import Settings
+from core.events import Channel
 from inbox import sla, workflow
-from inbox.clock import FrozenClock, as_utc
-from inbox.config import Settings
-from inbox.events import Channel
 from inbox.models import AuditEvent, Conversation, SlaClock
 from inbox.runtime import Runtime, build_runtime
 from inbox.scheduler import run_sla_scan

@@ -12,9 +12,9 @@ import pytest
 from sqlmodel import select
 
 from bot.citizen import texts
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox import workflow
-from inbox.clock import FrozenClock
-from inbox.config import Settings
 from inbox.models import (
     Application,
     AuditEvent,
@@ -26,7 +26,7 @@ from inbox.models import (
     Rating,
 )
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.citizen_harness import (
     CITIZEN,
     GARBAGE_ANSWER,

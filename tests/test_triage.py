@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from inbox.cli import app
+from otklik.cli import app
 from tests.conftest import PAYLOADS
 
 runner = CliRunner()
@@ -56,6 +56,18 @@ def triage(channel: str, name: str) -> dict:
         ("phone", "dtmf.json", "appeal", 2),
         ("phone", "recording.json", "other", None),
         ("phone", "call_ended.json", "other", None),
+        ("max", "dialog_message.json", "appeal", 2),
+        ("max", "dialog_photo.json", "appeal", 2),
+        ("max", "callback_menu.json", "appeal", 2),
+        ("max", "channel_comment.json", "comment", 2),
+        ("max", "group_mention_markup.json", "mention", 4),
+        ("max", "group_mention_by_name.json", "mention", 4),
+        ("max", "group_chatter.json", "other", None),
+        ("max", "channel_post.json", "other", None),
+        ("max", "channel_comment_by_channel.json", "other", None),
+        ("max", "other_channel_comment.json", "other", None),
+        ("max", "bot_started.json", "other", None),
+        ("max", "bot_added.json", "other", None),
     ],
 )
 def test_payload_is_classified_by_the_standard(
@@ -156,7 +168,7 @@ def test_malformed_payload_in_a_real_process_prints_no_traceback(
 ) -> None:
     message = ""
     proc = subprocess.run(
-        [sys.executable, "-m", "inbox.cli", "triage", "--channel", channel, "-"],
+        [sys.executable, "-m", "otklik.cli", "triage", "--channel", channel, "-"],
         input=stdin,
         capture_output=True,
         timeout=60,

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from bot.normalize import normalize
-from inbox.clock import FrozenClock
-from inbox.config import RULES_DIR, Settings
-from inbox.demo import _tg_private, _vk_comment, demo_passwords_in_use, load_demo
-from inbox.events import Channel
+from core.clock import FrozenClock
+from core.config import RULES_DIR, Settings
+from core.events import Channel
+from inbox.demo_accounts import demo_passwords_in_use
 from inbox.models import (
     AuditEvent,
     Conversation,
@@ -29,7 +29,8 @@ from inbox.models import (
 )
 from inbox.outbox import DeliveryError, Outbox
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.demo import _tg_private, _vk_comment, load_demo
+from otklik.web import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -19,17 +19,17 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlmodel import select
 
 from bot.normalize import normalize
-from inbox.clock import FrozenClock, SystemClock
-from inbox.config import Settings
+from core.clock import FrozenClock, SystemClock
+from core.config import Settings
+from core.events import Channel
 from inbox.db import upgrade
-from inbox.demo import _tg_private, load_demo
-from inbox.events import Channel
 from inbox.models import Conversation, Message
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime, build_runtime
 from inbox.scheduler import run_sla_scan
-from inbox.web.app import create_app
 from inbox.web.ui.live import serve_in_thread
+from otklik.demo import _tg_private, load_demo
+from otklik.web import create_app
 
 pytestmark = pytest.mark.e2e
 

@@ -16,16 +16,16 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bot.normalize import normalize
-from inbox.clock import FrozenClock, SystemClock
-from inbox.config import Settings
+from core.clock import FrozenClock, SystemClock
+from core.config import Settings
+from core.events import Channel
 from inbox.db import upgrade
-from inbox.demo import _tg_private, load_demo
-from inbox.events import Channel
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
 from inbox.web.ui.live import serve_in_thread
 from knowledge_base.entries import load_entries
 from knowledge_base.store import SEED_DIR
+from otklik.demo import _tg_private, load_demo
+from otklik.web import create_app
 
 pytestmark = pytest.mark.e2e
 

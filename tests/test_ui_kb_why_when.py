@@ -17,14 +17,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.normalize import normalize
-from inbox.clock import FrozenClock
-from inbox.config import Settings
-from inbox.demo import _tg_private, load_demo
-from inbox.events import Channel
+from core.clock import FrozenClock
+from core.config import Settings
+from core.events import Channel
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
 from knowledge_base.entries import KBEntry, load_entries
 from knowledge_base.store import SEED_DIR
+from otklik.demo import _tg_private, load_demo
+from otklik.web import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HEAVY = (

@@ -18,13 +18,13 @@ from argon2 import PasswordHasher, extract_parameters
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox.auth import _dummy_hash, check_password, hash_password
-from inbox.clock import FrozenClock
-from inbox.config import Settings
 from inbox.db import session_scope
 from inbox.models import AuditEvent, LoginThrottle, Operator
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ERROR = re.compile(r'<p class="flash error" role="alert">([^<]*)</p>')

@@ -16,7 +16,7 @@ from sqlmodel import select
 from inbox.db import session_factory
 from inbox.models import Conversation, InboundRecord, Message
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.conftest import payload
 
 SECRET = "s3cr3t-callback"  # the secret in tests/payloads/vk

@@ -10,12 +10,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from bot.vk.sender import random_id
+from core.clock import FrozenClock
 from inbox import workflow
-from inbox.clock import FrozenClock
 from inbox.models import Conversation, InboundRecord, Message, SlaClock
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.test_vk_callback import event, vk_settings
 from tests.test_vk_sender import sender_for
 from tests.vk_api_server import FakeVkApi

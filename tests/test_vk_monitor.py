@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from bot.vk.api import VkClient
 from bot.vk.monitor import FIRST_LOOKBACK, LOCK_KEY, LOCK_SQL, OVERLAP, UNLOCK_SQL, VkMonitor
-from inbox.clock import FrozenClock
+from core.clock import FrozenClock
 from inbox.models import Conversation, InboundRecord
 from inbox.runtime import Runtime
 from tests.conftest import payload

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.normalize import normalize
-from inbox.events import Channel, Place
+from core.events import Channel, Place
 from rules.profile import AgencyProfile
 from tests.conftest import payload
 

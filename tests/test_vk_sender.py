@@ -13,9 +13,9 @@ from sqlmodel import select
 from bot.normalize import normalize
 from bot.vk.api import VkClient
 from bot.vk.sender import PRIVATE_OFFER, VkSender, public_reply_text, random_id
+from core.clock import FrozenClock
+from core.events import Channel
 from inbox import workflow
-from inbox.clock import FrozenClock
-from inbox.events import Channel
 from inbox.models import AuditEvent, Conversation, Message
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime

@@ -8,10 +8,10 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from inbox.config import Settings
+from core.config import Settings
 from inbox.runtime import build_runtime
-from inbox.web.app import create_app
 from inbox.web.limits import RateLimitMiddleware, RateRule, TokenBuckets
+from otklik.web import create_app
 
 LIMIT = 1000
 

@@ -8,11 +8,11 @@ from sqlmodel import select
 
 from bot.citizen import texts
 from bot.webchat.routes import COOKIE
+from core.clock import FrozenClock
 from inbox import workflow
-from inbox.clock import FrozenClock
 from inbox.models import Conversation, DeliveryStatus, Message
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.citizen_harness import GARBAGE_ANSWER, citizen_bot, operator_replies
 
 

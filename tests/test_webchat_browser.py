@@ -12,10 +12,10 @@ import pytest
 import uvicorn
 from sqlmodel import select
 
-from inbox.clock import FrozenClock
+from core.clock import FrozenClock
 from inbox.models import Conversation
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.citizen_harness import GARBAGE_ANSWER, citizen_bot, operator_replies
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

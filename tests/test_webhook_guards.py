@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from inbox.logging import PersonalDataFilter
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.test_vk_callback import event, journal, vk_settings
 
 

@@ -16,8 +16,8 @@ from sqlmodel import select
 
 from inbox.models import InboundRecord, Message
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
 from inbox.web.processing import processing_executor
+from otklik.web import create_app
 from tests.test_vk_callback import event, journal, vk_settings
 
 

@@ -22,16 +22,16 @@ from sqlmodel import col, select
 from bot.citizen import texts
 from bot.normalize import normalize
 from bot.phone.robot import Robot
+from core.clock import FrozenClock
+from core.config import Settings
+from core.events import Channel
 from inbox import workflow
-from inbox.clock import FrozenClock
-from inbox.config import Settings
-from inbox.events import Channel
 from inbox.ingest import Finished, thread_turn
 from inbox.models import Conversation, InboundRecord, Message
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
-from inbox.worker import Worker
+from otklik.web import create_app
+from otklik.worker import Worker
 from tests.citizen_harness import GARBAGE_ANSWER, TelegramChat, citizen_bot
 from tests.test_phone_webhook import AGENCY, SECRET, call_event, post, small_kb
 from tests.workload import native_events

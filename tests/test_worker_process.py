@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from bot.vk.sender import random_id
-from inbox.config import Settings
+from core.config import Settings
 from inbox.db import make_engine
 from inbox.models import InboundRecord, Message
 from inbox.runtime import build_runtime

@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import col, select
 
 from bot.normalize import normalize
+from core.clock import FrozenClock, as_utc
+from core.events import Channel
 from inbox import workflow
-from inbox.clock import FrozenClock, as_utc
-from inbox.events import Channel
 from inbox.history import citizen_history, merge_citizens
 from inbox.models import Assignment, AuditEvent, Conversation, Message, Operator, SlaClock
 from inbox.runtime import Runtime

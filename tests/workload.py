@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from inbox.events import Channel
+from core.events import Channel
 from tests.conftest import payload
 
 TEXTS = (

@@ -23,6 +23,7 @@ from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider, as_provider
 from rules.complaints import ComplaintRules, complaint_rules
 from rules.engine import ResponseRules
+from rules.reloadable import Reloadable, as_reloadable
 
 STATE_EVENT = "bot_state"
 
@@ -55,7 +56,8 @@ class BotContext:
     """
 
     kb: KnowledgeBase | KnowledgeBaseProvider
-    rules: ResponseRules
+    #: The runtime's reloadable rules (an admin's edit applies from the next turn) or fixed ones.
+    rules_source: ResponseRules | Reloadable[ResponseRules]
     catalog: Catalog
     payment_url_template: str
     #: ``OTKLIK_PUBLIC_URL``: links to public pages (a shared complaint's tracker).
@@ -63,9 +65,16 @@ class BotContext:
     #: Topic words for +1 offers on free text (``rules/complaints.yaml``).
     complaint_rules: ComplaintRules = field(default_factory=lambda: complaint_rules(None))
     _kb: KnowledgeBaseProvider = field(init=False, repr=False)
+    _rules: Reloadable[ResponseRules] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._kb = as_provider(self.kb)
+        self._rules = as_reloadable(self.rules_source)
+
+    @property
+    def rules(self) -> ResponseRules:
+        """The response rules as their files say now."""
+        return self._rules.get()
 
     def knowledge_base(self) -> KnowledgeBase:
         """The knowledge base to answer this turn with (the current one)."""

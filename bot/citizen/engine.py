@@ -24,10 +24,10 @@ from bot.citizen.catalog import Catalog, load_catalog
 from bot.citizen.dialogue import BotContext, BotInput, Turn, load_state, save_state
 from bot.citizen.handlers import build_root
 from bot.citizen.rating import RATING_REQUESTED
+from core.clock import Clock
+from core.config import Settings
+from core.events import Channel, InboundEvent, Place
 from inbox import audit, workflow
-from inbox.clock import Clock
-from inbox.config import Settings
-from inbox.events import Channel, InboundEvent, Place
 from inbox.ingest import Finished, Processed, find_last_conversation
 from inbox.models import (
     AuditEvent,
@@ -41,11 +41,17 @@ from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider
 from rules.complaints import complaint_rules
 from rules.engine import ResponseRules
+from rules.reloadable import Reloadable
 
 log = logging.getLogger(__name__)
 
 #: Channels where the bot talks to the citizen in a private dialogue.
-BOT_CHANNELS = (Channel.telegram.value, Channel.webchat.value, Channel.vk.value)
+BOT_CHANNELS = (
+    Channel.telegram.value,
+    Channel.webchat.value,
+    Channel.vk.value,
+    Channel.max.value,
+)
 #: Thread keys of VK group chats (``bot.vk.parse``): private, yet no dialogue with the bot.
 VK_GROUP_CHAT_THREADS = "vk:peer:%:from:%"
 #: A message ``process_pending`` finishes later than this after it arrived is not taken up by
@@ -65,7 +71,8 @@ def bot_input(event: InboundEvent, late: bool = False) -> BotInput:
 
 def is_dialogue(event: InboundEvent) -> bool:
     """The bot speaks only in private dialogues (a Telegram private chat, VK private messages,
-    the web chat), not in group chats, and does not answer an edit of a message again."""
+    a MAX dialog, the web chat), not in group chats, and does not answer an edit of a message
+    again."""
     facts = event.facts
     return (
         event.channel.value in BOT_CHANNELS
@@ -94,7 +101,7 @@ class CitizenBot:
         cls,
         factory: sessionmaker[Session],
         clock: Clock,
-        rules: ResponseRules,
+        rules: ResponseRules | Reloadable[ResponseRules],
         settings: Settings,
         kb: KnowledgeBase | KnowledgeBaseProvider | None = None,
         catalog: Catalog | None = None,
@@ -103,7 +110,7 @@ class CitizenBot:
         of the settings' ``kb_dir`` is made (loaded on the first question)."""
         context = BotContext(
             kb=kb if kb is not None else KnowledgeBaseProvider(settings.effective_kb_dir),
-            rules=rules,
+            rules_source=rules,
             catalog=catalog or load_catalog(settings.bot_catalog),
             payment_url_template=settings.payment_url_template,
             public_url=settings.public_url,

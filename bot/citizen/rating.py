@@ -27,7 +27,7 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 
 from bot.citizen import texts
-from inbox.events import InboundEvent
+from core.events import InboundEvent
 from inbox.models import (
     AuditEvent,
     Citizen,

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from core.clock import as_utc
+from core.events import InboundEvent
 from inbox import audit
-from inbox.clock import as_utc
-from inbox.events import InboundEvent
 from inbox.models import (
     OPEN_STATUSES,
     AuthorKind,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from bot.email.mailbox import ImapMailbox, MailboxError
 from bot.email.receive import EmailInbound, PollReport, poll_once
 from bot.email.send import SmtpConfig, SmtpSender
-from inbox.config import Settings
+from core.config import Settings
 from inbox.outbox import DeliveryReport, Outbox
 from inbox.runtime import Runtime
 

@@ -14,7 +14,7 @@ email_app = typer.Typer(help="The email channel (IMAP in, SMTP out).", no_args_i
 def poll() -> None:
     """Read new letters from the mailbox once, then send queued letters; print what happened."""
     from bot.email.channel import EmailChannel
-    from inbox.config import get_settings
+    from core.config import get_settings
     from inbox.runtime import build_runtime
 
     settings = get_settings()

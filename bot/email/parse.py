@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.email.mime import body_text, decode_bytes, header_text, header_text_value
 from bot.email.quotes import strip_quoted_reply
-from inbox.events import Attachment, Author, Channel, Facts, InboundEvent, PayloadError, Place
+from core.events import Attachment, Author, Channel, Facts, InboundEvent, PayloadError, Place
 from rules.profile import AgencyProfile
 
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
@@ -92,7 +92,7 @@ def raw_payload(raw: bytes) -> dict[str, str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    if text is None or "\x00" in text:  # a NUL would be replaced (inbox.codepoints): keep bytes
+    if text is None or "\x00" in text:  # a NUL would be replaced (core.codepoints): keep bytes
         return {"rfc822_base64": base64.b64encode(raw).decode("ascii")}
     return {"rfc822": text}
 

@@ -26,10 +26,9 @@ from sqlmodel import Session, select
 
 from bot.email.acknowledge import acknowledge_new_appeals
 from bot.email.mailbox import ImapMailbox, MailboxError
-from bot.email.parse import attachment_parts
+from bot.email.parse import attachment_parts, parse_email
 from bot.email.send import NUMBER_IN_SUBJECT, key_from_message_id
-from bot.normalize import normalize
-from inbox.events import Channel, InboundEvent, PayloadError
+from core.events import Channel, InboundEvent, PayloadError
 from inbox.ingest import find_open_conversation
 from inbox.models import OPEN_STATUSES, Conversation, Message
 from inbox.runtime import Runtime
@@ -99,7 +98,7 @@ def poll_once(runtime: Runtime, mailbox: ImapMailbox, inbound: EmailInbound) -> 
 
 def receive_letter(runtime: Runtime, raw: bytes, inbound: EmailInbound) -> InboundEvent:
     """The letter as a normalized event, its files saved, joined to its appeal if it has one."""
-    event = normalize(Channel.email, raw, runtime.profile, runtime.clock.now())
+    event = parse_email(raw, runtime.profile, runtime.clock.now())
     save_attachments(raw, inbound.data_dir)
     if len(raw) > RAW_INLINE_LIMIT:
         # Big letters (attachments) are kept byte-exact on disk, not in the journal's JSON.

@@ -22,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from bot.email.parse import reply_headers_for
-from inbox.clock import Clock
+from core.clock import Clock
 from inbox.models import Conversation, Message
 from inbox.outbox import DeliveryError
 

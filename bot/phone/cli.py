@@ -11,7 +11,7 @@ import typer
 
 from bot.phone.schema import PhoneEvent
 from bot.phone.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from inbox.config import get_settings
+from core.config import get_settings
 
 phone_app = typer.Typer(help="Phone-robot webhook.", no_args_is_help=True)
 

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.phone.schema import PhoneEvent, PhoneEventType
-from inbox.events import Attachment, Author, Channel, Facts, InboundEvent, PayloadError, Place
+from core.events import Attachment, Author, Channel, Facts, InboundEvent, PayloadError, Place
 
 _AFTER_THE_CALL = (PhoneEventType.call_ended, PhoneEventType.recording)
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bot.phone.schema import PhoneEventType
-from inbox.events import InboundEvent
+from core.events import InboundEvent
 from inbox.models import Application
 from knowledge_base.search import KnowledgeBase, load_synonym_groups
 from knowledge_base.store import KnowledgeBaseProvider, as_provider

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, ConfigDict, Field, HttpUrl, model_validator
 
-from inbox.codepoints import StorableModel
+from core.codepoints import StorableModel
 
 
 class PhoneEventType(StrEnum):

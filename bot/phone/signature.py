@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from datetime import datetime
 
-from inbox.bounded import parse_bounded_int
+from core.bounded import parse_bounded_int
 
 TIMESTAMP_HEADER = "X-Otklik-Timestamp"
 #: Unix seconds have 10 digits until the year 2286; anything longer is not a timestamp.

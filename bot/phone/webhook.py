@@ -24,12 +24,12 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from bot.normalize import load_json
+from bot.payload import load_json
 from bot.phone.parse import parse_phone
 from bot.phone.robot import Action, Robot, RobotReply, Step
 from bot.phone.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
+from core.events import InboundEvent, PayloadError
 from inbox import workflow
-from inbox.events import InboundEvent, PayloadError
 from inbox.ingest import find_open_conversation
 from inbox.models import (
     Conversation,
@@ -76,7 +76,7 @@ def build_robot(runtime: Runtime) -> Robot:
 
 def get_robot(request: Request) -> Robot:
     robot: Robot | None = getattr(request.app.state, "phone_robot", None)
-    if robot is None:  # normally loaded at start-up (bot.channels.start)
+    if robot is None:  # normally loaded at start-up (otklik.channels.start)
         robot = request.app.state.phone_robot = build_robot(request.app.state.runtime)
     return robot
 

@@ -11,12 +11,12 @@ import sqlalchemy as sa
 import typer
 from aiogram import Bot
 
-from bot.chats import outbox_loop
+from bot.citizen.app import outbox_loop
 from bot.citizen.engine import BOT_CHANNELS, CitizenBot
 from bot.telegram.pipeline import TelegramPipeline
 from bot.telegram.sender import TelegramSender
-from inbox.config import get_settings
-from inbox.events import PayloadError
+from core.config import get_settings
+from core.events import PayloadError
 from inbox.logging import configure as configure_logging
 
 log = logging.getLogger(__name__)
@@ -77,13 +77,15 @@ def poll_command() -> None:
 
     async def run() -> None:
         bot = Bot(settings.telegram_token)
-        citizen = CitizenBot.from_settings(runtime.factory, runtime.clock, runtime.rules, settings)
+        citizen = CitizenBot.from_settings(
+            runtime.factory, runtime.clock, runtime.rules_source, settings
+        )
         worker = asyncio.create_task(
             outbox_loop(runtime, {"telegram": TelegramSender(bot)}, citizen)
         )
         try:
             await bot.delete_webhook(drop_pending_updates=False)
-            for channel in BOT_CHANNELS:  # as the web app does (bot.chats.answer_pending)
+            for channel in BOT_CHANNELS:  # as the web app does (bot.citizen.app.answer_pending)
                 runtime.inbox.after_processing(channel, citizen.handle_pending)
             runtime.inbox.process_pending()
             await poll(TelegramPipeline(runtime, citizen, bot), bot)

@@ -16,7 +16,7 @@ from aiogram.types import CallbackQuery, Message, Update
 from pydantic import ValidationError
 
 from bot.citizen.texts import RATE_PREFIX
-from inbox.events import Attachment, Author, Channel, Facts, InboundEvent, PayloadError, Place
+from core.events import Attachment, Author, Channel, Facts, InboundEvent, PayloadError, Place
 from rules.profile import AgencyProfile
 
 _MEDIA = ("photo", "document", "voice", "audio", "video", "video_note", "sticker", "animation")

@@ -19,7 +19,7 @@ from aiogram.exceptions import TelegramAPIError
 from bot.citizen.engine import CitizenBot
 from bot.citizen.texts import BUTTON_WHILE_OPERATOR, RATE_PREFIX, RATE_REFUSED
 from bot.telegram.parse import parse_update
-from inbox.events import InboundEvent
+from core.events import InboundEvent
 from inbox.ingest import Accepted
 from inbox.runtime import Runtime
 from inbox.web.processing import settled

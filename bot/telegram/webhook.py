@@ -8,7 +8,7 @@ bot's answer run after the response, on the app's processing executor
 (``inbox/web/processing.py``), so Telegram never waits for them and they never hold up the
 journal commits of the next updates; when the executor is full, ``process_pending`` finishes
 the update later and its after-processing hook runs the citizen bot then
-(``bot.chats.answer_pending``). With ``OTKLIK_PROCESSING=worker`` the webhook only journals:
+(``bot.citizen.app.answer_pending``). With ``OTKLIK_PROCESSING=worker`` the webhook only journals:
 ``otklik worker`` processes the update and the bot's answer goes out through its outbox (a
 pressed button's spinner is then stopped at once, without the operator pop-up).
 """
@@ -22,8 +22,8 @@ import logging
 import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
-from bot.chats import telegram_pipeline
-from inbox.events import PayloadError
+from bot.telegram.app import telegram_pipeline
+from core.events import PayloadError
 from inbox.web.processing import journal_only, processing_executor
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import vk_api
 from requests.adapters import HTTPAdapter
 from vk_api.exceptions import ApiError, ApiHttpError
 
-from inbox.config import Settings
+from core.config import Settings
 from inbox.outbox import DeliveryError
 
 log = logging.getLogger(__name__)

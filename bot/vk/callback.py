@@ -7,7 +7,7 @@
   answered ``ok`` without being stored twice. Rules run after the answer, on the app's
   processing executor (``inbox/web/processing.py``), never on the thread pool the journal
   commits use; when it is full the event waits for ``process_pending``, which then runs the
-  citizen bot for a private message through its hook (``bot.chats.answer_pending``). With
+  citizen bot for a private message through its hook (``bot.citizen.app.answer_pending``). With
   ``OTKLIK_PROCESSING=worker`` nothing runs here after the answer: ``otklik worker`` does it.
 * A private message (not a group chat, not a comment) then goes to the citizen bot, as a
   Telegram private chat does: its answer is queued in the outbox for ``bot/vk/sender.py``.
@@ -27,13 +27,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.chats import citizen_bot
+from bot.citizen.app import citizen_bot
 from bot.citizen.engine import is_dialogue
 from bot.journal import process_quietly
-from bot.normalize import load_json
+from bot.payload import load_json
 from bot.vk.echo import as_echo, sent_by_us
 from bot.vk.parse import parse_vk
-from inbox.events import InboundEvent, PayloadError
+from core.events import InboundEvent, PayloadError
 from inbox.ingest import Accepted
 from inbox.runtime import Runtime
 from inbox.web.processing import journal_only, processing_executor, settled

@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from bot.vk.sender import random_id
-from inbox.events import InboundEvent, Place
+from core.events import InboundEvent, Place
 from inbox.models import DeliveryStatus, Direction, Message
 
 

@@ -23,9 +23,9 @@ from vk_api.exceptions import VkApiError
 from bot.journal import process_quietly
 from bot.vk.api import VkClient
 from bot.vk.parse import parse_vk
+from core.clock import as_utc
+from core.events import PayloadError
 from inbox import audit
-from inbox.clock import as_utc
-from inbox.events import PayloadError
 from inbox.models import AuditEvent
 from inbox.runtime import Runtime
 

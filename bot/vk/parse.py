@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.citizen.texts import RATE_PREFIX
-from inbox.events import Attachment, Author, Channel, Facts, InboundEvent, PayloadError, Place
+from core.events import Attachment, Author, Channel, Facts, InboundEvent, PayloadError, Place
 from rules.profile import AgencyProfile
 
 #: Peer ids above this are group chats (VK messages API).

@@ -30,14 +30,14 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import Field, model_validator
 
-from bot.chats import citizen_bot
+from bot.citizen.app import citizen_bot
 from bot.citizen.payment import qr_png
 from bot.citizen.texts import BUTTON_WHILE_OPERATOR, RATE_PREFIX, RATE_REFUSED
 from bot.webchat import session, store
 from bot.webchat.session import COOKIE
+from core.bounded import INT64_MAX, DbId
+from core.codepoints import StorableModel
 from inbox import quota
-from inbox.bounded import INT64_MAX, DbId
-from inbox.codepoints import StorableModel
 from inbox.runtime import Runtime
 from inbox.web.processing import journal_only, processing_executor, settled
 

@@ -20,9 +20,9 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
 from bot.citizen.texts import LABELS, RATE_PREFIX
+from core.clock import as_utc
+from core.events import Author, Channel, Facts, InboundEvent, Place
 from inbox import audit
-from inbox.clock import as_utc
-from inbox.events import Author, Channel, Facts, InboundEvent, Place
 from inbox.ingest import find_open_conversation
 from inbox.models import Conversation, DeliveryStatus, Direction, InboundRecord, Message
 

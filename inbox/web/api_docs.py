@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inbox.config import Settings
+from core.config import Settings
 
 
 def api_docs_options(settings: Settings) -> dict[str, Any]:

@@ -129,7 +129,7 @@ NUL_REFUSED = "NUL characters (\\u0000, %00) are not accepted"
 
 def _is_webhook(scope: Scope) -> bool:
     """A platform's event is never refused for a NUL in its JSON: the platform would retry it
-    forever or drop the citizen's message. Its adapter replaces the NUL (inbox.codepoints)."""
+    forever or drop the citizen's message. Its adapter replaces the NUL (core.codepoints)."""
     return str(scope.get("path", "")).startswith("/webhooks/")
 
 
@@ -251,7 +251,7 @@ class RateLimitMiddleware:
 
 
 def add_limits(app: Any, settings: Any) -> None:
-    """Install both guards on a Starlette/FastAPI app from ``inbox.config.Settings``."""
+    """Install both guards on a Starlette/FastAPI app from ``core.config.Settings``."""
     public = [
         RateRule(prefix, settings.rate_limit_public_per_second, settings.rate_limit_public_burst)
         for prefix in settings.rate_limit_public_prefixes

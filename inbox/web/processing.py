@@ -17,7 +17,7 @@ hook for the channel (``Inbox.after_processing``).
 
 With ``OTKLIK_PROCESSING=worker`` there is no executor at all: webhooks only journal and
 answer (``journal_only``), and a separate ``otklik worker`` process runs ``process_pending``
-every second (``inbox/worker.py``), so that processing never takes the web process's CPU.
+every second (``otklik/worker.py``), so that processing never takes the web process's CPU.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inbox.config import Settings
+from core.config import Settings
 
 
 def uvicorn_proxy_options(settings: Settings) -> dict[str, Any]:

@@ -65,7 +65,7 @@ QUESTIONS = [
 def otklik(source: Path, env: dict[str, str], *args: str) -> None:
     """Run an ``otklik`` command of the checkout ``source`` (its code, not this one's)."""
     subprocess.run(
-        [sys.executable, "-m", "inbox.cli", *args],
+        [sys.executable, "-m", "otklik.cli", *args],
         cwd=source, env={**os.environ, **env}, check=True, capture_output=True,
     )  # fmt: skip
 

@@ -23,14 +23,14 @@ from typing import Any
 import httpx
 from common import percentile, private_pg, table, write_result  # type: ignore[import-not-found]
 
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox import api_tokens
 from inbox.applications import application_number
-from inbox.clock import FrozenClock
-from inbox.config import Settings
 from inbox.db import upgrade
 from inbox.models import Application, Citizen, Conversation
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 
 SERVICES = ["lighting", "garbage", "roads", "yard", "heating"]
 STATUSES = ["submitted", "in_progress", "info_needed", "done", "refused"]

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox import complaints
 from inbox.applications import Actor
-from inbox.clock import FrozenClock
-from inbox.config import Settings
 from inbox.db import upgrade
 from inbox.models import Citizen, Conversation
 from inbox.runtime import build_runtime

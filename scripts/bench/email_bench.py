@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bot.email.channel import EmailChannel  # noqa: E402
-from inbox.config import Settings  # noqa: E402
+from core.config import Settings  # noqa: E402
 from inbox.db import upgrade  # noqa: E402
 from inbox.runtime import build_runtime  # noqa: E402
 from tests.mail_servers import PASSWORD, USER, Dovecot, SmtpServer  # noqa: E402

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from common import private_pg, table, write_result  # type: ignore[import-not-found]
 
 from bot.normalize import normalize
-from inbox.clock import SystemClock
-from inbox.config import Settings
+from core.clock import SystemClock
+from core.config import Settings
 from inbox.db import make_engine, upgrade
 from inbox.runtime import build_runtime
 from tests.workload import native_events

@@ -36,7 +36,7 @@ import httpx
 import sqlalchemy as sa
 from common import percentile, private_pg, table, write_result  # type: ignore[import-not-found]
 
-from inbox.clock import as_utc
+from core.clock import as_utc
 from inbox.db import make_engine, upgrade
 from inbox.models import InboundRecord
 from tests.loadgen import Server, WorkerProcess, open_loop

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates the Rasa 3.6 virtualenv (Python 3.10) in scripts/rasa/.venv from the pinned
+# Creates the Rasa 3.6 virtualenv (Python 3.10) in $RASA_VENV (common.sh: a per-user cache) from the pinned
 # requirements.txt. Idempotent: does nothing when that exact set is already installed.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"

@@ -23,6 +23,14 @@ if [ -f "$RASA_MODEL" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$fingerprint" ]; t
   echo "The knowledge base did not change: keeping $RASA_MODEL"
   exit 0
 fi
+cached="$RASA_MODEL_CACHE/$fingerprint.tar.gz"
+mkdir -p "$(dirname "$RASA_MODEL")"
+if [ -f "$cached" ]; then
+  cp "$cached" "$RASA_MODEL"
+  echo "$fingerprint" > "$stamp"
+  echo "A model trained on this exact export is cached: $cached"
+  exit 0
+fi
 
 rm -f "$stamp"
 log="$RASA_WORK/train.log"
@@ -35,3 +43,8 @@ if ! (cd "$RASA_PROJECT" && "$RASA_VENV/bin/rasa" train nlu --out "$(dirname "$R
 fi
 echo "$fingerprint" > "$stamp"
 echo "Model trained: $RASA_MODEL"
+# Keep it in the cache (written under a temporary name, then renamed: a concurrent or killed
+# run never leaves half a model there), with the four most recent others.
+mkdir -p "$RASA_MODEL_CACHE"
+cp "$RASA_MODEL" "$cached.tmp.$$" && mv "$cached.tmp.$$" "$cached"
+ls -t "$RASA_MODEL_CACHE"/*.tar.gz | tail -n +6 | xargs -r rm -f

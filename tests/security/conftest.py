@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.test_ui_login import IP_A, ClientFor
 
 

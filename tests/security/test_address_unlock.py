@@ -16,13 +16,13 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.clock import FrozenClock
+from core.config import get_settings
 from inbox.auth import hash_password
-from inbox.cli import app as cli
-from inbox.clock import FrozenClock
-from inbox.config import get_settings
 from inbox.db import session_scope
 from inbox.models import LoginThrottle, Operator
 from inbox.runtime import Runtime
+from otklik.cli import app as cli
 from tests.test_ui_login import (
     CSRF,
     IP_A,

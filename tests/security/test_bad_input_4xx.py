@@ -2,7 +2,7 @@
 
 Deep nesting is refused by the JSON guard (``inbox/web/limits.py``) before any parser sees
 the body, whatever the endpoint and its declared content type; huge numbers in ids and
-timestamps are bounded where they are read (``inbox/bounded.py``), before they reach float
+timestamps are bounded where they are read (``core/bounded.py``), before they reach float
 arithmetic or a BIGINT column. On SQLite and PostgreSQL (their drivers overflow differently).
 """
 
@@ -19,10 +19,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.vk.parse import parse_vk
-from inbox.demo import load_demo
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
 from inbox.web.limits import too_deep
+from otklik.demo import load_demo
+from otklik.web import create_app
 from tests.conftest import payload
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -15,10 +15,10 @@ from html.parser import HTMLParser
 from fastapi.testclient import TestClient
 
 from bot.normalize import normalize
-from inbox.demo import _tg_private, load_demo
-from inbox.events import Channel
+from core.events import Channel
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.demo import _tg_private, load_demo
+from otklik.web import create_app
 
 RLO = "\u202e"
 NAME = f"Анна {RLO}ьнесолваноп"  # shows as «Анна поновлаесень» reversed, and so on after it

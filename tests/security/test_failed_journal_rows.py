@@ -24,13 +24,13 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot.normalize import normalize
+from core.clock import FrozenClock
+from core.config import Settings, get_settings
+from core.events import Channel, InboundEvent
 from inbox import operators
-from inbox.cli import app as cli
-from inbox.clock import FrozenClock
-from inbox.config import Settings, get_settings
-from inbox.events import Channel, InboundEvent
 from inbox.models import AuditEvent, Conversation, InboundRecord, Message
 from inbox.runtime import Runtime, build_runtime
+from otklik.cli import app as cli
 from tests.citizen_harness import SECRET as TELEGRAM_SECRET
 from tests.citizen_harness import TelegramChat
 from tests.conftest import payload
@@ -50,7 +50,7 @@ def telegram_event(update_id: int, text: str, chat_id: int = 391234567) -> Inbou
 
 
 def load_profile() -> Any:
-    from inbox.config import RULES_DIR
+    from core.config import RULES_DIR
     from rules.profile import load_profile as load
 
     return load(RULES_DIR / "agency.example.yaml")

@@ -20,11 +20,11 @@ from sqlmodel import col, select
 from bot.citizen import texts
 from bot.citizen.engine import CitizenBot
 from bot.webchat import store
+from core.clock import FrozenClock
 from inbox import workflow
-from inbox.clock import FrozenClock
 from inbox.models import AuditEvent, Conversation, DeliveryStatus, Message, Rating
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.citizen_harness import TelegramChat, citizen_bot
 
 QUESTION = "Во дворе не вывозят мусор"

@@ -20,13 +20,13 @@ import sqlalchemy as sa
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.clock import FrozenClock
+from core.config import get_settings
 from inbox.auth import hash_password
-from inbox.cli import app as cli
-from inbox.clock import FrozenClock
-from inbox.config import get_settings
 from inbox.db import make_engine, session_scope, upgrade
 from inbox.models import LoginThrottle, Operator
 from inbox.runtime import Runtime
+from otklik.cli import app as cli
 from tests.conftest import PG_URL
 from tests.test_ui_login import (
     RIGHT,

@@ -30,13 +30,13 @@ from bot.normalize import normalize
 from bot.phone.robot import Robot
 from bot.phone.signature import sign
 from bot.webchat.routes import COOKIE
-from inbox.clock import FrozenClock
-from inbox.config import Settings
+from core.clock import FrozenClock
+from core.config import Settings
+from core.events import Attachment, Author, Channel, Facts, InboundEvent, Place
 from inbox.db import make_engine, upgrade
-from inbox.events import Attachment, Author, Channel, Facts, InboundEvent, Place
 from inbox.models import Identity, InboundRecord, Message
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.citizen_harness import SECRET as TELEGRAM_SECRET
 from tests.citizen_harness import TelegramChat, citizen_bot
 from tests.conftest import PG_URL, payload

@@ -22,11 +22,11 @@ import pytest
 from itsdangerous import TimestampSigner
 from sqlmodel import select
 
-from inbox.config import Settings
-from inbox.demo import load_demo
+from core.config import Settings
 from inbox.models import Operator
 from inbox.runtime import build_runtime
 from inbox.secret_key import PUBLISHED_DEFAULT, SecretKeyError, key_path, load_or_create
+from otklik.demo import load_demo
 from tests.loadgen import Server
 
 pytestmark = pytest.mark.slow

@@ -18,12 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from inbox.config import Settings
-from inbox.demo import load_demo
+from core.config import Settings
 from inbox.models import Conversation
 from inbox.runtime import Runtime
-from inbox.web.app import create_app
 from inbox.web.ui.live import serve_in_thread
+from otklik.demo import load_demo
+from otklik.web import create_app
 
 #: Headers do not depend on the database: the pages are rendered from SQLite only.
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -27,7 +27,7 @@ import pytest
 from sqlmodel import select
 
 from bot.normalize import normalize
-from inbox.events import Channel, InboundEvent
+from core.events import Channel, InboundEvent
 from inbox.logging import PersonalDataFilter, install, mask
 from inbox.models import InboundRecord
 from inbox.runtime import Runtime
@@ -126,7 +126,7 @@ def test_a_cli_command_masks_the_citizens_data_in_its_traceback(
     path = tmp_path / "update.json"
     path.write_text(json.dumps(update), encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "inbox.cli", "ingest", "--channel", "telegram", str(path)],
+        [sys.executable, "-m", "otklik.cli", "ingest", "--channel", "telegram", str(path)],
         env={**os.environ, **env(db_url, tmp_path)},
         capture_output=True,
         timeout=120,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from inbox.config import Settings
+from core.config import Settings
 from inbox.models import AuditEvent
 from inbox.runtime import build_runtime
 from tests.loadgen import Server

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from inbox.config import Settings
-from inbox.demo import load_demo
+from core.config import Settings
 from inbox.runtime import build_runtime
 from inbox.secret_key import key_path, load_or_create
 from inbox.startup_checks import check
+from otklik.demo import load_demo
 from tests.loadgen import Server
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def _run(command: str, tmp_path: Path, **env: str) -> subprocess.CompletedProces
         "OTKLIK_DATA_DIR": str(tmp_path / "data"), "OTKLIK_PORT": "0", **env,
     }  # fmt: skip
     return subprocess.run(
-        [sys.executable, "-m", "inbox.cli", command], env=full_env, capture_output=True,
+        [sys.executable, "-m", "otklik.cli", command], env=full_env, capture_output=True,
         timeout=90,
     )  # fmt: skip
 

@@ -21,12 +21,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox import workflow
-from inbox.clock import FrozenClock
-from inbox.config import Settings
 from inbox.models import Conversation
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.citizen_harness import citizen_bot
 
 OFFICE = "203.0.113.7"

@@ -19,11 +19,11 @@ from itsdangerous import TimestampSigner
 from sqlmodel import select
 
 from bot.webchat.routes import COOKIE
-from inbox.clock import FrozenClock
-from inbox.config import Settings
+from core.clock import FrozenClock
+from core.config import Settings
 from inbox.models import Conversation
 from inbox.runtime import Runtime, build_runtime
-from inbox.web.app import create_app
+from otklik.web import create_app
 from tests.citizen_harness import citizen_bot
 
 SECRET = "test-secret"

@@ -18,10 +18,10 @@ from bot.citizen import texts
 from bot.citizen.dialogue import Turn
 from bot.citizen.handlers.application import citizen_applications
 from bot.citizen.router import Router, button, has_text, step, typed
+from core.clock import as_utc
 from inbox.application_status import ApplicationStatus
 from inbox.application_texts import CITIZEN_LABELS, INFO_BUTTON, HistoryItem, history_lines
 from inbox.applications import application_number, history
-from inbox.clock import as_utc
 from inbox.models import Application
 
 router = Router("status")

@@ -2,7 +2,7 @@
 
 Also cleans unprocessed journal rows holding a ``\\u0000`` escape (PostgreSQL): such a row
 breaks ``event ->> 'thread_key'``, and with it the whole ``process_pending`` scan. New events
-are cleaned before they are journalled (``inbox.codepoints``).
+are cleaned before they are journalled (``core.codepoints``).
 
 Revision ID: journal_attempts
 Revises: 0004
@@ -13,7 +13,7 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-from inbox.codepoints import clean_json
+from core.codepoints import clean_json
 
 revision = "journal_attempts"
 down_revision = "0004"

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
+from core.clock import as_utc
 from inbox import applications
 from inbox.application_status import LABELS, MOVES, NEEDS, ApplicationStatus, allowed_moves
 from inbox.applications import (
@@ -30,12 +31,11 @@ from inbox.applications import (
     ApplicationFilter,
     ChangeRequest,
 )
-from inbox.clock import as_utc
 from inbox.models import Application, ApplicationStatusChange, Conversation, Message
 from inbox.runtime import Runtime
 from inbox.web.api.auth import ReaderDep, WriterDep
 from inbox.web.api.errors import ApiRoute, ErrorOut
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 from rules.applications import ApplicationRules, application_rules
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"], route_class=ApiRoute)

@@ -24,7 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from inbox import api_tokens
-from inbox.web.app import get_runtime
+from inbox.web.deps import get_runtime
 
 UNAUTHORIZED = "invalid or missing API token"
 

@@ -19,10 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from bot.citizen.catalog import load_catalog
+from core.clock import as_utc
 from inbox import complaints
 from inbox.application_status import LABELS, ApplicationStatus, allowed_moves
 from inbox.applications import MAX_NOTE, Actor
-from inbox.clock import as_utc
 from inbox.complaint_texts import tracker_url
 from inbox.complaints import ComplaintChange, ComplaintError
 from inbox.models import ComplaintStatusChange, Conversation, SharedComplaint
@@ -30,7 +30,7 @@ from inbox.runtime import Runtime
 from inbox.web.api.applications import AUTH_ERRORS
 from inbox.web.api.auth import ComplaintReaderDep, ComplaintWriterDep
 from inbox.web.api.errors import ApiRoute, ErrorOut
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"], route_class=ApiRoute)
 

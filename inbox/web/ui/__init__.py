@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from inbox.config import Settings
+from core.config import Settings
 from inbox.secret_key import effective_secret_key
 from inbox.web.ui.security import LoginRequired
 

@@ -6,29 +6,38 @@ invalid file is rejected with the loader's own error (which names the file and t
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
+from core.bounded import DbId
 from inbox import audit, operators, throttle
-from inbox.bounded import DbId
-from inbox.demo import demo_passwords_in_use
+from inbox.demo_accounts import demo_passwords_in_use
 from inbox.models import Operator, Role
 from inbox.runtime import Runtime
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 from inbox.web.ui.resources import readability_bar, save_bar
 from inbox.web.ui.security import ROLE_RANK, AdminDep, SupervisorDep, verify_csrf
 from inbox.web.ui.templating import flash, render
 from knowledge_base.datafile import DataFileError
 from knowledge_base.entries import KBEntry, KBLoadError, load_entries
 from knowledge_base.readability import ReadabilityBar, check_text
+from knowledge_base.spreadsheet import (
+    SpreadsheetError,
+    import_entries,
+    read_sheet,
+    sheet_kind,
+    write_csv,
+    write_xlsx,
+)
 from knowledge_base.store import write_atomically
 from rules.engine import ResponseRules
 from rules.errors import RulesFileError
@@ -102,8 +111,8 @@ def profile_save(
     error = _check_yaml(text, path, load_profile)
     if error:
         return _yaml_page(request, me, "profile", path, text, error)
-    path.write_text(text, encoding="utf-8")
-    rt.profile = rt.inbox.profile = load_profile(path)
+    write_atomically(path, text)  # workers reading it see the old file or the new one
+    rt.profile_source.reload()
     _audit(rt, me, "profile_changed", file=path.name)
     flash(request, "Профиль сохранён и применён.")
     return _redirect("/ui/admin/profile")
@@ -122,8 +131,8 @@ def rules_save(
     error = _check_yaml(text, path, lambda p: ResponseRules.load(p.parent))
     if error:
         return _yaml_page(request, me, "rules", path, text, error)
-    path.write_text(text, encoding="utf-8")
-    rt.rules = rt.inbox.rules = ResponseRules.load(rt.settings.rules_dir)
+    write_atomically(path, text)  # workers reading it see the old file or the new one
+    rt.rules_source.reload()
     _audit(rt, me, "rules_changed", file=path.name)
     flash(request, "Правила сохранены и применены к новым сообщениям.")
     return _redirect("/ui/admin/rules")
@@ -350,6 +359,61 @@ def kb_page(request: Request, rt: RuntimeDep, me: AdminDep) -> Response:
         request, "admin_kb.html", me, section="kb", entries=rt.kb.get().entries,
         kb_dir=kb_dir, own_copy=kb_dir is not None and rt.kb.entries_dir == kb_dir,
     )  # fmt: skip
+
+
+@router.get("/admin/kb-sheet.{kind}")
+def kb_sheet(rt: RuntimeDep, me: AdminDep, kind: str) -> Response:
+    """The knowledge base as a spreadsheet (``kind``: xlsx or csv), to edit and import back."""
+    if kind not in ("xlsx", "csv"):
+        raise HTTPException(404)
+    entries = rt.kb.get().entries
+    if kind == "xlsx":
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return Response(write_xlsx(entries), media_type=media, headers=_attachment("kb.xlsx"))
+    return Response(write_csv(entries), media_type="text/csv; charset=utf-8",
+                    headers=_attachment("kb.csv"))  # fmt: skip
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+
+
+@router.post("/admin/kb-import")
+async def kb_import(
+    request: Request, rt: RuntimeDep, me: AdminDep, sheet: Annotated[UploadFile, File()]
+) -> Response:
+    """Replace the agency's entries with the uploaded sheet, after every row is checked; the
+    errors, each with its row and column, are shown instead when there are any."""
+    data = await sheet.read(MAX_SHEET_BYTES + 1)
+    try:
+        if len(data) > MAX_SHEET_BYTES:
+            raise ValueError(f"файл больше {MAX_SHEET_BYTES // 1_000_000} МБ")
+        kind = sheet_kind(sheet.filename or "")
+        entries = await asyncio.to_thread(read_sheet, data, kind)
+    except SpreadsheetError as exc:
+        return render(
+            request, "admin_kb.html", me, section="kb", entries=rt.kb.get().entries,
+            kb_dir=rt.kb.kb_dir, own_copy=rt.kb.entries_dir == rt.kb.kb_dir,
+            sheet_errors=exc.errors, sheet_name=sheet.filename, status_code=422,
+        )  # fmt: skip
+    except ValueError as exc:
+        flash(request, f"Не загружено: {exc}. Нужен файл .xlsx или .csv.", "error")
+        return _redirect("/ui/admin/kb")
+
+    try:
+        changes = await asyncio.to_thread(import_entries, rt.kb, entries)
+    except (KBLoadError, DataFileError) as exc:
+        flash(request, f"Не загружено: {exc}", "error")
+        return _redirect("/ui/admin/kb")
+    _audit(rt, me, "kb_imported", file=sheet.filename, added=len(changes.added),
+           changed=len(changes.changed), removed=len(changes.removed))  # fmt: skip
+    flash(request, f"Таблица загружена: добавлено {len(changes.added)}, изменено "
+                   f"{len(changes.changed)}, удалено {len(changes.removed)}. Бот уже отвечает "
+                   "по новым записям.")  # fmt: skip
+    return _redirect("/ui/admin/kb")
+
+
+MAX_SHEET_BYTES = 5_000_000
 
 
 @router.get("/admin/kb/{entry_id}")

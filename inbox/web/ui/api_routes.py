@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from inbox.clock import as_utc
+from core.clock import as_utc
 from inbox.queue import queue_query
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 from inbox.web.ui.security import OperatorDep
 
 router = APIRouter(prefix="/api")

@@ -41,7 +41,7 @@ from inbox.models import (
     Operator,
 )
 from inbox.runtime import Runtime
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 from inbox.web.ui.resources import readability_bar
 from inbox.web.ui.security import AdminDep, OperatorDep, verify_csrf
 from inbox.web.ui.templating import TEMPLATES, flash, render

@@ -20,13 +20,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, select
 
+from core.config import Settings
 from inbox import audit, operators, password_checks, throttle
 from inbox.auth import check_password
-from inbox.config import Settings
 from inbox.db import session_scope
 from inbox.models import Operator
 from inbox.runtime import Runtime
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 from inbox.web.ui.security import OperatorDep, log_in, verify_csrf
 from inbox.web.ui.templating import duration_text, flash, render
 

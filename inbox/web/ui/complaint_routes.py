@@ -29,7 +29,7 @@ from inbox.complaint_texts import status_label, status_notice, tracker_url
 from inbox.complaints import ComplaintChange, ComplaintError
 from inbox.models import Citizen, Conversation, SharedComplaint
 from inbox.runtime import Runtime
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 from inbox.web.ui.resources import readability_bar
 from inbox.web.ui.security import OperatorDep, verify_csrf
 from inbox.web.ui.templating import flash, render

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
+from core.bounded import DbId
+from core.clock import as_utc
 from inbox import audit, workflow
-from inbox.bounded import DbId
-from inbox.clock import as_utc
 from inbox.history import citizen_history
 from inbox.models import (
     Citizen,
@@ -26,7 +26,7 @@ from inbox.models import (
 )
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 from inbox.web.ui.application_routes import citizen_panels
 from inbox.web.ui.resources import knowledge_base, readability_bar
 from inbox.web.ui.security import OperatorDep, has_role, verify_csrf

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from inbox import journal_failures, metrics
 from inbox.csv_safe import safe_row
 from inbox.runtime import Runtime
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 from inbox.web.ui.charts import bar_chart
 from inbox.web.ui.security import SupervisorDep
 from inbox.web.ui.templating import render

@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlmodel import col, func, select
 from starlette.concurrency import run_in_threadpool
 
-from inbox.bounded import DbId, parse_bounded_int
+from core.bounded import DbId, parse_bounded_int
 from inbox.models import AuditEvent, Conversation, Message, Operator
 from inbox.queue import queue_query
 from inbox.runtime import Runtime
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 from inbox.web.ui.security import OperatorDep
 from inbox.web.ui.templating import render
 

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from inbox import journal_failures
 from inbox.models import Operator
 from inbox.runtime import Runtime
-from inbox.web.app import RuntimeDep
+from inbox.web.deps import RuntimeDep
 from inbox.web.ui.security import AdminDep, verify_csrf
 from inbox.web.ui.templating import flash, render
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from fastapi import Request
 
-from inbox.web.app import get_runtime
+from inbox.web.deps import get_runtime
 from knowledge_base.readability import ReadabilityBar, load_bar
 from knowledge_base.search import KnowledgeBase
 

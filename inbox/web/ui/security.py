@@ -15,9 +15,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from inbox.clock import as_utc
+from core.clock import as_utc
 from inbox.models import Operator, Role
-from inbox.web.app import get_runtime
+from inbox.web.deps import get_runtime
 
 #: What each role may see: a role includes the ones before it.
 ROLE_RANK = {Role.operator.value: 0, Role.supervisor.value: 1, Role.admin.value: 2}

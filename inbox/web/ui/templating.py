@@ -11,9 +11,9 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
-from inbox.clock import as_utc
+from core.clock import as_utc
 from inbox.models import Operator, Role
-from inbox.web.app import get_runtime
+from inbox.web.deps import get_runtime
 from inbox.web.ui.security import ROLE_NAMES, csrf_token, has_role
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -21,6 +21,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 CHANNELS = {
     "telegram": "Telegram",
     "vk": "ВКонтакте",
+    "max": "MAX",
     "email": "Эл. почта",
     "phone": "Телефон",
     "webchat": "Веб-чат",

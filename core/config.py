@@ -104,6 +104,17 @@ class Settings(BaseSettings):
     telegram_token: str = ""
     #: The secret given to setWebhook; Telegram sends it in X-Telegram-Bot-Api-Secret-Token.
     telegram_webhook_secret: str = ""
+    # MAX (docs/max.md): the channel is on when the bot token is set.
+    #: The bot's token from the MAX partner platform (business.max.ru); empty: MAX is off.
+    max_token: str = ""
+    #: The secret given to ``POST /subscriptions``; MAX sends it in ``X-Max-Bot-Api-Secret``.
+    #: Required for ``POST /webhooks/max`` (without it the webhook refuses every update).
+    max_webhook_secret: str = ""
+    #: Base URL of the Bot API (``https://platform-api2.max.ru``); set only for a proxy or a
+    #: test server.
+    max_api_url: str = ""
+    #: Requests per second the outbox sends to MAX at most (MAX documents 30 for the API).
+    max_rate_per_second: float = 20.0
     #: The citizen bot's payment link; {purpose}, {amount} and {number} are filled in.
     payment_url_template: str = "https://pay.example/?purpose={purpose}&amount={amount}&id={number}"
     #: Services and fees the citizen bot offers (see bot/citizen/catalog.yaml).

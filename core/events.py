@@ -5,7 +5,7 @@ platform facts the rules need (where the item was published, whether it is the a
 whether it replies to an official post, which explicit mentions it carries) in ``facts``.
 Deciding *whether* an item needs a response is left to ``rules``.
 
-Every model here cleans its strings before validation (``inbox.codepoints``): a lone surrogate
+Every model here cleans its strings before validation (``core.codepoints``): a lone surrogate
 or a NUL from any channel becomes U+FFFD, so what an adapter journals can always be stored and
 processed, on SQLite and PostgreSQL alike.
 """
@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from inbox.clock import as_utc
-from inbox.codepoints import StorableModel
+from core.clock import as_utc
+from core.codepoints import StorableModel
 
 
 class Channel(StrEnum):
@@ -28,6 +28,7 @@ class Channel(StrEnum):
     email = "email"
     phone = "phone"
     webchat = "webchat"
+    max = "max"
 
 
 class Place(StrEnum):

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from bot.normalize import normalize
-from inbox.config import get_settings
-from inbox.events import Channel, InboundEvent, PayloadError
+from core.config import get_settings
+from core.events import Channel, InboundEvent, PayloadError
 from rules.engine import Classification, ResponseRules
 from rules.errors import RulesFileError
 from rules.profile import load_profile

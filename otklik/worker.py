@@ -33,15 +33,18 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from aiogram import Bot
+from maxapi import Bot as MaxBot
 
-from bot import channels
 from bot.citizen.engine import BOT_CHANNELS, CitizenBot
 from bot.email.channel import EmailChannel, smtp_config
 from bot.email.send import SmtpSender
+from bot.max.client import make_bot as make_max_bot
+from bot.max.sender import MaxSender
 from bot.telegram.sender import TelegramSender
 from inbox.outbox import Outbox, SendFunc
 from inbox.runtime import Runtime
 from inbox.scheduler import build_scheduler
+from otklik import channels
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +55,17 @@ FAST_POLL = 0.1
 PENDING_BATCH = 50
 
 
-def senders(runtime: Runtime, telegram: Bot | None) -> dict[str, SendFunc]:
+def senders(
+    runtime: Runtime, telegram: Bot | None, max_bot: MaxBot | None = None
+) -> dict[str, SendFunc]:
     """The outbox senders of every enabled channel. The web chat has none: its page fetches
     its messages itself (``bot.webchat.store``)."""
     settings = runtime.settings
     found = channels.senders(settings)  # VK, phone
     if telegram is not None:
         found["telegram"] = TelegramSender(telegram)
+    if max_bot is not None:
+        found["max"] = MaxSender(max_bot, settings.max_rate_per_second)
     if settings.email_enabled:
         found["email"] = SmtpSender(smtp_config(settings), runtime.factory, runtime.clock)
     return found
@@ -73,15 +80,20 @@ class Worker:
         *,
         telegram: Bot | None = None,
         citizen_bot: CitizenBot | None = None,
+        max_bot: MaxBot | None = None,
     ) -> None:
-        """``telegram`` and ``citizen_bot`` are built from the settings unless given (tests)."""
+        """``telegram``, ``max_bot`` and ``citizen_bot`` are built from the settings unless
+        given (tests)."""
         self.runtime = runtime
         settings = runtime.settings
         self.telegram = telegram
         if self.telegram is None and settings.telegram_token:
             self.telegram = Bot(settings.telegram_token)
+        self.max_bot = max_bot
+        if self.max_bot is None and settings.max_token:
+            self.max_bot = make_max_bot(settings)
         self.citizen_bot = citizen_bot or CitizenBot.from_settings(
-            runtime.factory, runtime.clock, runtime.rules, settings, kb=runtime.kb
+            runtime.factory, runtime.clock, runtime.rules_source, settings, kb=runtime.kb
         )
         #: What this worker did, logged when it stops.
         self.processed = 0
@@ -89,7 +101,7 @@ class Worker:
         for channel in BOT_CHANNELS:
             runtime.inbox.after_processing(channel, self.citizen_bot.handle_pending)
         self.outbox = Outbox(
-            runtime.factory, runtime.clock, senders(runtime, self.telegram),
+            runtime.factory, runtime.clock, senders(runtime, self.telegram, self.max_bot),
             lease=timedelta(seconds=settings.outbox_lease),
         )  # fmt: skip
         self.stopping = asyncio.Event()
@@ -174,6 +186,8 @@ class Worker:
             await asyncio.to_thread(scheduler.shutdown, True)
             if self.telegram is not None:
                 await self.telegram.session.close()
+            if self.max_bot is not None:
+                await self.max_bot.close_session()
         log.info("worker stopped: %d events processed, %d messages sent", self.processed, self.sent)
 
 

@@ -6,36 +6,28 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException
 
-from bot import channels, chats
+from bot.citizen.app import answer_pending
 from bot.email.channel import start_email_channel, stop_email_channel
-from inbox.config import get_settings
+from core.config import get_settings
+from inbox.demo_accounts import demo_passwords_in_use
 from inbox.logging import install as install_log_filter
 from inbox.runtime import Runtime, build_runtime
 from inbox.scheduler import build_scheduler
 from inbox.web.api_docs import api_docs_options
+from inbox.web.deps import RuntimeDep
 from inbox.web.headers import add_security_headers
 from inbox.web.limits import add_limits
 from inbox.web.processing import ProcessingExecutor
+from otklik import channels, chats
 
 log = logging.getLogger(__name__)
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
 def _warn_about_demo_passwords(rt: Runtime) -> None:
-    from inbox.demo import demo_passwords_in_use
-
     with rt.factory() as session:
         logins = demo_passwords_in_use(session)
     if logins:
@@ -63,7 +55,7 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
             log.info("OTKLIK_BACKGROUND=off: no outbox, scheduler or mail reader in this process")
         processing = ProcessingExecutor() if inline else None
         app.state.processing = processing
-        chats.answer_pending(app, rt)  # before the first process_pending
+        answer_pending(app, rt)  # before the first process_pending
         if inline:
             finished = rt.inbox.process_pending()
             if finished:
@@ -92,7 +84,7 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
     add_limits(app, settings)
     if runtime is not None:
         app.state.runtime = runtime
-        chats.answer_pending(app, runtime)  # also for an app driven without its lifespan
+        answer_pending(app, runtime)  # also for an app driven without its lifespan
     channels.include_routers(app, runtime.settings if runtime else get_settings())
     chats.install(app)
     from inbox.web.ui import install_ui

@@ -13,21 +13,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import select
 
 from bot.normalize import normalize
-from inbox.auth import hash_password, verify_password
-from inbox.events import Channel
-from inbox.models import Operator, Role
+from core.events import Channel
+from inbox.auth import hash_password
+from inbox.demo_accounts import DEMO_OPERATORS
+from inbox.models import Operator
 from inbox.runtime import Runtime
-
-#: Demo accounts (login, name, role, password). Change them before any real use.
-DEMO_OPERATORS = [
-    ("admin", "Администратор", Role.admin, "admin-demo"),
-    ("svetlana", "Светлана Орлова (руководитель смены)", Role.supervisor, "supervisor-demo"),
-    ("anna", "Анна Петрова", Role.operator, "operator-demo"),
-    ("ivan", "Иван Соколов", Role.operator, "operator-demo"),
-]
 
 GROUP_ID = 200000001
 DISCUSSION_ID = -1002000000002
@@ -169,22 +162,6 @@ def demo_payloads(now: datetime) -> list[tuple[Channel, bytes]]:
         (Channel.phone, j(_phone("demo-call-1", "call-demo-1",
             "у нас в доме нет горячей воды второй день", m(15)))),
     ]  # fmt: skip
-
-
-def demo_passwords_in_use(session: Session) -> list[str]:
-    """Logins of active accounts that still have their demo password (published in the
-    README): fine for the demo, an open door anywhere else. One argon2 check per demo login
-    that exists, so a few tenths of a second at most."""
-    logins = [login for login, *_ in DEMO_OPERATORS]
-    found = session.exec(
-        select(Operator).where(col(Operator.login).in_(logins), Operator.active == True)  # noqa: E712
-    ).all()
-    by_login = {o.login: o for o in found}
-    return [
-        login
-        for login, _name, _role, password in DEMO_OPERATORS
-        if login in by_login and verify_password(by_login[login].password_hash, password)
-    ]
 
 
 def load_demo(runtime: Runtime) -> tuple[int, int]:

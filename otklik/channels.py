@@ -14,7 +14,7 @@ from datetime import timedelta
 from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
 
-from inbox.config import Settings
+from core.config import Settings
 from inbox.outbox import Outbox, SendFunc
 from inbox.runtime import Runtime
 

@@ -6,7 +6,7 @@ A Python string can hold code points that cannot be written anywhere: a lone sur
 it; NUL (U+0000) is refused by PostgreSQL's ``text`` and breaks its ``json ->>`` on the whole
 row. Such a message used to be acknowledged and then fail on every processing attempt. Each
 is replaced with U+FFFD (the replacement character) where client text enters: the normalized
-event's validators (``inbox.events``) and the adapters' own input models (web chat, phone).
+event's validators (``core.events``) and the adapters' own input models (web chat, phone).
 A surrogate pair written as two code points becomes the one character it encodes.
 """
 
