@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     #: Password checks one web process runs at once; one more login is answered 503 at once
     #: (a login flood must not starve the operators' pages). 0: half the CPU cores.
     login_checks_at_once: int = 0
+    #: The public address of this server (``https://otklik.agency.example``): links in
+    #: messages to public pages, such as a shared complaint's tracker, start with it.
+    #: Empty: the links are paths (``/public/complaints/...``).
+    public_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     #: How often the SLA scan runs, in seconds.
@@ -113,8 +117,8 @@ class Settings(BaseSettings):
     max_rate_per_second: float = 20.0
     #: The citizen bot's payment link; {purpose}, {amount} and {number} are filled in.
     payment_url_template: str = "https://pay.example/?purpose={purpose}&amount={amount}&id={number}"
-    #: Services and fees the citizen bot offers (see bot/citizen/catalog.yaml).
-    bot_catalog: Path = PACKAGE_ROOT / "bot" / "citizen" / "catalog.yaml"
+    #: Services and fees the citizen bot offers (see rules/catalog.yaml).
+    bot_catalog: Path = RULES_DIR / "catalog.yaml"
     #: A dialogue message that ``process_pending`` finishes more than this many seconds after
     #: it arrived is handed to an operator instead of being answered by the bot.
     bot_late_after: int = 600

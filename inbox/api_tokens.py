@@ -24,13 +24,21 @@ from inbox.models import ApiToken
 
 READ = "applications:read"
 WRITE = "applications:write"
+COMPLAINTS_READ = "complaints:read"
+COMPLAINTS_WRITE = "complaints:write"
 #: The scopes there are, with what they allow (shown on the admin page and in docs/api.md).
 SCOPES: dict[str, str] = {
     READ: "читать заявления и их историю",
     WRITE: "менять статус заявлений (включает чтение)",
+    COMPLAINTS_READ: "читать общие жалобы и их историю",
+    COMPLAINTS_WRITE: "создавать общие жалобы, добавлять обращения, менять статус "
+    "(включает чтение)",
 }
 #: A scope that includes others.
-IMPLIES: dict[str, frozenset[str]] = {WRITE: frozenset({READ})}
+IMPLIES: dict[str, frozenset[str]] = {
+    WRITE: frozenset({READ}),
+    COMPLAINTS_WRITE: frozenset({COMPLAINTS_READ}),
+}
 PREFIX = "otk_"
 #: Longer than any token we issue: a longer header is not looked up at all.
 MAX_TOKEN_LENGTH = 100

@@ -386,7 +386,14 @@ class ApplicationFilter:
 
 
 def _day_start(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+    """Midnight of ``day`` in the agency's zone, in UTC; the first or last representable
+    moment at the ends of the calendar (0001-01-01 east of UTC is before year 1: a 500 once)."""
+    try:
+        return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+    except OverflowError:
+        return (
+            datetime.min.replace(tzinfo=UTC) if day.year == 1 else datetime.max.replace(tzinfo=UTC)
+        )
 
 
 def _overdue_clause(now: datetime, today: date, rules: ApplicationRules) -> Any:
@@ -447,7 +454,9 @@ def _where(
     if filters.created_from:
         query = query.where(col(Application.created_at) >= _day_start(filters.created_from, zone))
     if filters.created_to:
-        end = _day_start(filters.created_to + timedelta(days=1), zone)
+        end = _day_start(
+            min(filters.created_to, date.max - timedelta(days=1)) + timedelta(days=1), zone
+        )
         query = query.where(col(Application.created_at) < end)
     if filters.updated_since:
         query = query.where(col(Application.updated_at) >= as_utc(filters.updated_since))

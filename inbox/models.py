@@ -430,3 +430,89 @@ class QuotaCounter(SQLModel, table=True):
     #: The clock window this row counts: whole windows (the quota's length) since the epoch.
     slot: int
     count: int = 0
+
+
+class SharedComplaint(SQLModel, table=True):
+    """One problem many citizens reported (same place, same topic): a shared complaint.
+
+    Operators work it as one item (``inbox/complaints.py``): one status (the application
+    lifecycle, ``inbox.application_status``), one answer and expected date, one SLA clock
+    (the open clock of ``conversation_id``, the appeal it started from). Its public tracker
+    page is ``/complaints/<slug>``: the slug is random (128 bits), never the id.
+    """
+
+    __tablename__ = "shared_complaint"
+    __table_args__ = (sa.Index("ix_shared_complaint_match", "topic", "place_key", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=32, unique=True)
+    #: The problem, as the public tracker shows it (written by an operator, no personal data).
+    title: str = Field(max_length=300)
+    #: The place as shown (an address, a street, a yard).
+    place: str = Field(max_length=300)
+    #: ``inbox.places.place_key(place)``: what matching compares.
+    place_key: str = Field(max_length=300)
+    #: A service id of the bot's catalog (``rules/catalog.yaml``): lighting, roads…
+    topic: str = Field(max_length=100)
+    #: ``inbox.application_status.ApplicationStatus``.
+    status: str = Field(default="submitted", max_length=30)
+    #: The agency's current answer, public (the tracker shows it).
+    answer: str | None = Field(default=None, sa_type=sa.Text)
+    expected_date: date | None = None
+    #: The appeal the complaint started from: its SLA clock is the complaint's clock.
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    created_by: str = Field(max_length=100)
+    #: Optimistic lock counter, bumped on every change.
+    version: int = 1
+
+
+class ComplaintSupporter(SQLModel, table=True):
+    """A citizen who supports a shared complaint (+1), with the conversation they are told in.
+
+    One row per citizen and complaint: a second +1 is no support.
+    """
+
+    __tablename__ = "complaint_supporter"
+    __table_args__ = (
+        sa.UniqueConstraint("complaint_id", "citizen_id", name="uq_complaint_supporter_citizen"),
+        sa.Index("ix_complaint_supporter_conversation", "conversation_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="shared_complaint.id")
+    citizen_id: int = Field(foreign_key="citizen.id")
+    conversation_id: int = Field(foreign_key="conversation.id")
+    joined_at: datetime = _ts(nullable=False)
+    #: ``operator`` (merged by an operator), ``bot`` (the citizen pressed +1), ``api``, ``cli``.
+    via: str = Field(max_length=20)
+
+
+class ComplaintStatusChange(SQLModel, table=True):
+    """One change of a shared complaint's status: who, when, from → to, the public answer.
+
+    Every supporter's notification is a ``message`` row whose idempotency key is
+    ``complaint-<change id>-<supporter id>`` (unique in the outbox): once each, even if the
+    change is retried or the process restarts mid-send.
+    """
+
+    __tablename__ = "complaint_status_change"
+    __table_args__ = (sa.Index("ix_complaint_status_change_complaint", "complaint_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="shared_complaint.id")
+    from_status: str = Field(max_length=30)
+    to_status: str = Field(max_length=30)
+    changed_at: datetime = _ts(nullable=False)
+    #: ``operator``, ``api`` or ``cli`` (as ``ApplicationStatusChange.actor_kind``).
+    actor_kind: str = Field(max_length=20)
+    actor: str = Field(max_length=100)
+    operator_id: int | None = Field(default=None, foreign_key="operator.id")
+    api_token_id: int | None = Field(default=None, foreign_key="api_token.id")
+    #: The agency's answer with this change (public; every supporter gets it).
+    answer: str | None = Field(default=None, sa_type=sa.Text)
+    expected_date: date | None = None
+    internal_note: str | None = Field(default=None, sa_type=sa.Text)
+    #: Supporters told (messages queued) with this change.
+    notified: int = 0

@@ -29,6 +29,9 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "token": (
         "inbox.application_cli", "token_app", "API tokens of the agency's back-office systems."
     ),
+    "complaint": (
+        "inbox.complaint_cli", "complaint_app", "Shared complaints (+1) and their status."
+    ),
     "kb": ("inbox.kb_cli", "kb_app", "Knowledge base: search the FAQ, validate entries."),
     "text": ("knowledge_base.cli", "text_app", "Readability of Russian answers."),
     "rasa": (

@@ -91,8 +91,10 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
 
     install_ui(app, runtime.settings if runtime else get_settings())
     from inbox.web.api import applications as applications_api
+    from inbox.web.api import complaints as complaints_api
 
     app.include_router(applications_api.router)
+    app.include_router(complaints_api.router)
 
     @app.get("/healthz")
     def healthz(rt: RuntimeDep) -> dict[str, str]:

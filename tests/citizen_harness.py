@@ -10,7 +10,6 @@ import httpx
 from sqlmodel import col, select
 
 from bot.citizen import texts
-from bot.citizen.catalog import load_catalog
 from bot.citizen.dialogue import BotContext
 from bot.citizen.engine import CitizenBot
 from bot.telegram.sender import TelegramSender
@@ -22,6 +21,7 @@ from inbox.runtime import Runtime
 from knowledge_base.entries import KBEntry
 from knowledge_base.search import KnowledgeBase
 from otklik.web import create_app
+from rules.catalog import load_catalog
 from tests.telegram_fake import TOKEN, fake_bot
 
 SECRET = "s3cret-webhook-token"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.citizen.catalog import load_catalog
 from bot.citizen.handlers.application import application_number, normalize_phone
 from bot.citizen.language import detect_foreign_language
 from bot.citizen.payment import payment_url, qr_png
 from bot.citizen.texts import LABELS, MAIN_MENU
+from rules.catalog import load_catalog
 
 
 @pytest.mark.parametrize(

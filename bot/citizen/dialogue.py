@@ -15,12 +15,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from bot.citizen.catalog import Catalog
 from bot.citizen.texts import Button
 from inbox import audit, workflow
 from inbox.models import AuditEvent, Conversation, ConversationStatus, Message
 from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider, as_provider
+from rules.catalog import Catalog
+from rules.complaints import ComplaintRules, complaint_rules
 from rules.engine import ResponseRules
 from rules.reloadable import Reloadable, as_reloadable
 
@@ -59,6 +60,10 @@ class BotContext:
     rules_source: ResponseRules | Reloadable[ResponseRules]
     catalog: Catalog
     payment_url_template: str
+    #: ``OTKLIK_PUBLIC_URL``: links to public pages (a shared complaint's tracker).
+    public_url: str = ""
+    #: Topic words for +1 offers on free text (``rules/complaints.yaml``).
+    complaint_rules: ComplaintRules = field(default_factory=lambda: complaint_rules(None))
     _kb: KnowledgeBaseProvider = field(init=False, repr=False)
     _rules: Reloadable[ResponseRules] = field(init=False, repr=False)
 

@@ -20,7 +20,6 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
 from bot.citizen import rating, texts
-from bot.citizen.catalog import Catalog, load_catalog
 from bot.citizen.dialogue import BotContext, BotInput, Turn, load_state, save_state
 from bot.citizen.handlers import build_root
 from bot.citizen.rating import RATING_REQUESTED
@@ -39,6 +38,8 @@ from inbox.models import (
 )
 from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider
+from rules.catalog import Catalog, load_catalog
+from rules.complaints import complaint_rules
 from rules.engine import ResponseRules
 from rules.reloadable import Reloadable
 
@@ -112,6 +113,8 @@ class CitizenBot:
             rules_source=rules,
             catalog=catalog or load_catalog(settings.bot_catalog),
             payment_url_template=settings.payment_url_template,
+            public_url=settings.public_url,
+            complaint_rules=complaint_rules(settings.rules_dir),
         )
         return cls(factory, clock, context, timedelta(seconds=settings.bot_late_after))
 

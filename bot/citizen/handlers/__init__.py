@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bot.citizen.handlers import application, menu, operator, payment, questions, status
+from bot.citizen.handlers import (
+    application,
+    complaint,
+    menu,
+    operator,
+    payment,
+    questions,
+    status,
+)
 from bot.citizen.router import Router
 
 
@@ -14,6 +22,7 @@ def build_root() -> Router:
         operator.router,
         operator.quiet,
         menu.router,
+        complaint.router,
         application.router,
         status.router,
         payment.router,

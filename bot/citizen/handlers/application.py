@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from bot.citizen import texts
 from bot.citizen.dialogue import Turn
+from bot.citizen.handlers import complaint
 from bot.citizen.router import Router, button, has_text, step
 from inbox import audit
 from inbox.applications import application_number
@@ -66,6 +67,8 @@ def free_text_field(turn: Turn) -> None:
         return
     if turn.state.step == "apply.address":
         turn.state.form["address"] = value[:300]
+        if complaint.offer(turn):  # an open shared complaint of this place: +1 instead?
+            return
         turn.ask("apply.description", texts.APPLY_DESCRIPTION, texts.BACK)
     else:
         turn.state.form["description"] = value[:2000]

@@ -154,3 +154,5 @@ def require_scope(scope: str):  # type: ignore[no-untyped-def]
 
 ReaderDep = Annotated[ApiCaller, Depends(require_scope(api_tokens.READ))]
 WriterDep = Annotated[ApiCaller, Depends(require_scope(api_tokens.WRITE))]
+ComplaintReaderDep = Annotated[ApiCaller, Depends(require_scope(api_tokens.COMPLAINTS_READ))]
+ComplaintWriterDep = Annotated[ApiCaller, Depends(require_scope(api_tokens.COMPLAINTS_WRITE))]
