@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased, sessionmaker
 from sqlmodel import Session, col, select
 
-from inbox import audit
+from inbox import audit, consent
 from inbox.clock import Clock
 from inbox.models import DeliveryStatus, Direction, Message
 
@@ -121,7 +121,9 @@ class Outbox:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            claimed = list(session.exec(query))
+            # The consent guard: a proactive message whose consent was withdrawn meanwhile
+            # is withheld here, in the claim's transaction, never sent (inbox/consent.py).
+            claimed = consent.withhold(session, list(session.exec(query)), now)
             for message in claimed:
                 message.delivery_status = DeliveryStatus.sending.value
                 message.attempts += 1
