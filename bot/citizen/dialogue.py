@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -22,6 +23,7 @@ from inbox.models import AuditEvent, Conversation, ConversationStatus, Message
 from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider, as_provider
 from rules.engine import ResponseRules
+from rules.proactive import SHIPPED, ProactiveRules, proactive_rules
 
 STATE_EVENT = "bot_state"
 
@@ -57,10 +59,16 @@ class BotContext:
     rules: ResponseRules
     catalog: Catalog
     payment_url_template: str
+    #: Where ``proactive.yaml`` is read from (None: the shipped rules).
+    rules_dir: Path | None = None
     _kb: KnowledgeBaseProvider = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._kb = as_provider(self.kb)
+
+    def proactive(self) -> ProactiveRules:
+        """Consent scopes and mailing topics (``rules/proactive.yaml``, re-read on change)."""
+        return proactive_rules(self.rules_dir or SHIPPED.parent)
 
     def knowledge_base(self) -> KnowledgeBase:
         """The knowledge base to answer this turn with (the current one)."""

@@ -105,6 +105,7 @@ class CitizenBot:
             rules=rules,
             catalog=catalog or load_catalog(settings.bot_catalog),
             payment_url_template=settings.payment_url_template,
+            rules_dir=settings.rules_dir,
         )
         return cls(factory, clock, context, timedelta(seconds=settings.bot_late_after))
 
