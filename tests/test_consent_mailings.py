@@ -99,9 +99,7 @@ async def test_a_consent_withdrawn_after_queueing_stops_the_next_message(
     with runtime.factory() as session:
         figures = mailings.figures(session, mailing_id)
         assert (figures.withheld, figures.sent) == (1, 0)
-        withheld = session.exec(
-            select(Message).where(Message.delivery_status == "withheld")
-        ).one()
+        withheld = session.exec(select(Message).where(Message.delivery_status == "withheld")).one()
         assert withheld.meta["mailing_id"] == mailing_id
     # The next mailing finds no subscriber.
     clock.advance(timedelta(minutes=1))
