@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from bot.citizen.engine import BOT_CHANNELS, CitizenBot
 from bot.telegram.pipeline import TelegramPipeline
 from bot.telegram.sender import TelegramSender
+from inbox import mailings
 from inbox.ingest import Finished
 from inbox.outbox import Outbox, SendFunc
 from inbox.runtime import Runtime
@@ -106,6 +107,7 @@ async def outbox_loop(
     while True:
         try:
             await asyncio.to_thread(citizen_bot.ask_for_ratings)
+            await asyncio.to_thread(mailings.run_round, runtime)
             await outbox.deliver_once()
         except Exception:  # the database may be down for a moment; keep the worker alive
             log.exception("outbox worker round failed")

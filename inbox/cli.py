@@ -13,6 +13,7 @@ from bot.phone.cli import phone_app
 from bot.telegram.cli import telegram_app
 from inbox.application_cli import application_app, token_app
 from inbox.config import get_settings
+from inbox.consent_cli import consent_app, mailing_app
 from inbox.events import Channel, PayloadError
 from inbox.journal_cli import journal_app
 from inbox.logging import configure as configure_logging
@@ -40,6 +41,8 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(operator_app, name="operator")
 app.add_typer(application_app, name="application")
 app.add_typer(token_app, name="token")
+app.add_typer(consent_app, name="consent")
+app.add_typer(mailing_app, name="mailing")
 app.add_typer(kb_app, name="kb")
 app.add_typer(text_app, name="text")
 app.add_typer(rasa_app, name="rasa")

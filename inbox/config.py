@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     #: generated once and kept in ``data_dir/secret_key`` (``inbox/secret_key.py``); set, it
     #: must have 32+ characters (``otklik serve`` and ``otklik worker`` refuse shorter ones).
     secret_key: str = ""
+    #: The service's public address (``https://otklik.agency.example``): the one-click
+    #: unsubscribe links in mailings' letters (``List-Unsubscribe``) point to it.
+    public_url: str = "http://127.0.0.1:8000"
     #: Send the session cookie over HTTPS only (``Secure``). Off for the local demo on
     #: http://127.0.0.1; a deployment behind HTTPS must set ``OTKLIK_SECURE_COOKIES=true``.
     secure_cookies: bool = False

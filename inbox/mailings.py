@@ -41,7 +41,8 @@ from inbox.models import (
     Message,
     Subscription,
 )
-from rules.proactive import ProactiveRules, Topic
+from inbox.runtime import Runtime
+from rules.proactive import ProactiveRules, Topic, proactive_rules
 
 FREQUENCIES = {"now": "сразу", "daily": "раз в день", "weekly": "раз в неделю"}
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
@@ -446,6 +447,17 @@ def _write_batch(
         audit.record(session, "mailing_finished", now, mailing_id=mailing_id)
     session.flush()
     return count + skipped, done
+
+
+def run_round(runtime: Runtime) -> int:
+    """The workers' step: write the mailings due and the digests due; how many messages."""
+    settings = runtime.settings
+    rules = proactive_rules(settings.rules_dir)
+    links = Unsubscribe(settings.secret_key, settings.public_url)
+    now = runtime.clock.now()
+    return send_due(runtime.factory, rules, now, links) + send_digests(
+        runtime.factory, rules, now, links
+    )
 
 
 def send_digests(

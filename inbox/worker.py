@@ -39,6 +39,7 @@ from bot.citizen.engine import BOT_CHANNELS, CitizenBot
 from bot.email.channel import EmailChannel, smtp_config
 from bot.email.send import SmtpSender
 from bot.telegram.sender import TelegramSender
+from inbox import mailings
 from inbox.outbox import Outbox, SendFunc
 from inbox.runtime import Runtime
 from inbox.scheduler import build_scheduler
@@ -141,6 +142,7 @@ class Worker:
         if now - self._ratings_at >= max(1.0, self.runtime.settings.outbox_interval):
             self._ratings_at = now  # a query over closed dialogues: not on every fast poll
             await asyncio.to_thread(self.citizen_bot.ask_for_ratings)
+            await asyncio.to_thread(mailings.run_round, self.runtime)
         report = await self.outbox.deliver_once()
         self.sent += len(report.sent)
         if report.failed:
