@@ -4,8 +4,10 @@ subscribers once, «стоп» or «Отписаться» stop the next message
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from bot.citizen import mailing_texts as t
@@ -16,8 +18,12 @@ from inbox.mailings import MailingDraft, Unsubscribe
 from inbox.models import AuditEvent, Consent, Mailing, Message, Subscription
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
+from inbox.web.app import create_app
 from rules.proactive import SHIPPED, load_proactive_rules
-from tests.citizen_harness import TelegramChat
+from tests.citizen_harness import TelegramChat, citizen_bot
+from tests.test_applications_bot import vk_post
+from tests.test_vk_callback import vk_settings
+from tests.vk_api_server import FakeVkApi
 
 RULES = load_proactive_rules(SHIPPED)
 LINKS = Unsubscribe("k" * 40, "https://otklik.example")
@@ -145,3 +151,84 @@ async def test_daily_subscribers_get_one_digest_and_other_districts_nothing(
     assert "Вторая новость." in digest and "другого района" not in digest
     with runtime.factory() as session:
         assert len(session.exec(select(Mailing).order_by(col(Mailing.id))).all()) == 3
+
+
+# -- the web chat and VK ------------------------------------------------------------------------
+
+
+def webchat_subscribe(visitor: TestClient) -> None:
+    visitor.get("/chat")
+    for step in (
+        {"text": "привет"}, {"button": texts.SUBSCRIPTIONS}, {"button": "sub:heating_season"},
+        {"button": "subf:heating_season:all:now"}, {"button": "subok:heating_season:all:now"},
+    ):  # fmt: skip
+        assert visitor.post("/api/chat/messages", json=step).status_code == 200
+
+
+def test_web_chat_subscribes_gets_the_mailing_and_a_stop_withholds_the_next(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    app = create_app(runtime, start_scheduler=False)
+    app.state.citizen_bot = citizen_bot(runtime, clock)
+    visitor = TestClient(app)
+    webchat_subscribe(visitor)
+    seen = visitor.get("/api/chat/messages").json()
+    assert seen[-1]["text"].startswith("Готово: вы подписаны на рассылку «Отопительный сезон»")
+    consent_shown = [m["text"] for m in seen if m["text"].startswith("Прочитайте")]
+    assert consent_shown == [t.CONSENT_PROMPT.format(wording=RULES.consent_text(
+        "service", "heating_season"))]  # fmt: skip
+    first = mail_topic(runtime, clock, "heating_season", "Отопление включат 1 октября.")
+    news = visitor.get(f"/api/chat/messages?after={seen[-1]['id']}").json()
+    assert [m["text"].split("\n")[0] for m in news] == ["Отопление включат 1 октября."]
+    assert news[0]["buttons"][0][0]["text"] == "Отписаться"
+    mail_topic(runtime, clock, "heating_season", "Отопление выключат 15 мая.")
+    # «стоп» arrives before the page fetches the queued mailing: it is never shown.
+    assert visitor.post("/api/chat/messages", json={"text": "СТОП"}).status_code == 200
+    after = visitor.get(f"/api/chat/messages?after={news[-1]['id']}").json()
+    texts_after = [m["text"] for m in after]
+    assert "Отопление выключат 15 мая." not in " ".join(texts_after)
+    assert texts_after[-1] == t.STOPPED
+    with runtime.factory() as session:
+        assert mailings.figures(session, first).sent == 1
+        withheld = session.exec(select(Message).where(Message.delivery_status == "withheld"))
+        assert len(withheld.all()) == 1
+
+
+def mail_topic(runtime: Runtime, clock: FrozenClock, topic: str, text: str) -> int:
+    with runtime.factory() as session:
+        mailing = mailings.create(
+            session, RULES, MailingDraft(topic, None, text, None), clock.now(), by="boss"
+        )
+        session.commit()
+        assert mailing.id is not None
+    mailings.send_due(runtime.factory, RULES, clock.now(), LINKS)
+    return mailing.id
+
+
+def test_vk_one_word_withdraws_every_consent(
+    runtime: Runtime, clock: FrozenClock, vk_api: FakeVkApi
+) -> None:
+    app = create_app(vk_settings(runtime), start_scheduler=False)
+    app.state.citizen_bot = citizen_bot(runtime, clock)
+    counter = [0]
+    with TestClient(app) as client:
+
+        def press(button_id: str) -> None:
+            vk_post(client, "message_new_button.json", counter,
+                    payload=json.dumps({"id": button_id}), text="…")  # fmt: skip
+
+        steps = ["sub:child_benefits", "subf:child_benefits:all:weekly"]
+        for button_id in (texts.SUBSCRIPTIONS, *steps, "subok:child_benefits:all:weekly"):
+            press(button_id)
+        with runtime.factory() as session:
+            given = session.exec(select(Consent)).one()
+            assert given.scope_id == "child_benefits" and given.withdrawn_at is None
+            assert session.exec(select(Subscription)).one().frequency == "weekly"
+        vk_post(client, "message_new.json", counter, text="отписаться")
+    with runtime.factory() as session:
+        assert session.exec(select(Consent)).one().withdrawn_via == "bot"
+        assert session.exec(select(Subscription)).one().cancelled_at is not None
+        last = session.exec(
+            select(Message).where(Message.direction == "out").order_by(col(Message.id).desc())
+        ).first()
+        assert last is not None and last.text == t.STOPPED
