@@ -27,7 +27,7 @@ from bot.telegram.pipeline import TelegramPipeline
 from bot.telegram.sender import TelegramSender
 from inbox import mailings
 from inbox.ingest import Finished
-from inbox.outbox import Outbox, SendFunc
+from inbox.outbox import PLATFORM_RATES, Outbox, SendFunc
 from inbox.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ async def outbox_loop(
 ) -> None:
     """Ask for ratings of closed dialogues and deliver due outbox messages, every ``interval``."""
     lease = timedelta(seconds=runtime.settings.outbox_lease)
-    outbox = Outbox(runtime.factory, runtime.clock, senders, lease=lease)
+    outbox = Outbox(runtime.factory, runtime.clock, senders, lease=lease, rates=PLATFORM_RATES)
     while True:
         try:
             await asyncio.to_thread(citizen_bot.ask_for_ratings)

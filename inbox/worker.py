@@ -40,7 +40,7 @@ from bot.email.channel import EmailChannel, smtp_config
 from bot.email.send import SmtpSender
 from bot.telegram.sender import TelegramSender
 from inbox import mailings
-from inbox.outbox import Outbox, SendFunc
+from inbox.outbox import PLATFORM_RATES, Outbox, SendFunc
 from inbox.runtime import Runtime
 from inbox.scheduler import build_scheduler
 
@@ -91,7 +91,7 @@ class Worker:
             runtime.inbox.after_processing(channel, self.citizen_bot.handle_pending)
         self.outbox = Outbox(
             runtime.factory, runtime.clock, senders(runtime, self.telegram),
-            lease=timedelta(seconds=settings.outbox_lease),
+            lease=timedelta(seconds=settings.outbox_lease), rates=PLATFORM_RATES,
         )  # fmt: skip
         self.stopping = asyncio.Event()
         #: Set when processing queued something (the bot's answers): the outbox goes at once.

@@ -4,6 +4,7 @@ transactions, unique per mailing and citizen, before the outbox sends anything."
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -102,3 +103,39 @@ async def test_kill_9_mid_mailing_then_rerun_reaches_everyone_exactly_once(
     assert len(got) == SUBSCRIBERS and set(got.values()) == {1}
     with runtime.factory() as session:
         assert mailings.figures(session, 1).sent == SUBSCRIBERS
+
+
+async def test_the_outbox_keeps_under_a_platforms_rate(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """40 messages at 100 a second take at least 0.39 s: no burst over the platform's limit."""
+    now = clock.now()
+    with runtime.factory() as session:
+        citizen = Citizen(display_name="c", created_at=now)
+        session.add(citizen)
+        session.flush()
+        assert citizen.id is not None
+        conversation = Conversation(
+            channel="telegram", thread_key="tg:1", citizen_id=citizen.id, kind="appeal",
+            rule_id="appeal", opened_at=now, reply_target={"chat_id": 1},
+        )  # fmt: skip
+        session.add(conversation)
+        session.flush()
+        for n in range(40):
+            session.add(Message(
+                conversation_id=conversation.id, direction="out", author_kind="bot",
+                channel="telegram", text=str(n), published_at=now, delivery_status="queued",
+                next_attempt_at=now, idempotency_key=f"k{n}",
+            ))  # fmt: skip
+        session.commit()
+    stamps: list[float] = []
+
+    async def send(message: Message) -> str:
+        stamps.append(time.monotonic())
+        return "x"
+
+    outbox = Outbox(runtime.factory, clock, {"telegram": send}, rates={"telegram": 100.0})
+    assert len((await outbox.deliver_once(limit=100)).sent) == 40
+    assert stamps[-1] - stamps[0] >= 0.39 - 0.01
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert min(gaps) >= 0.009  # never two within the same hundredth of a second
