@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
@@ -19,7 +21,8 @@ from inbox.models import AuditEvent, Consent, Mailing, Message, Subscription
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from inbox.web.app import create_app
-from rules.proactive import SHIPPED, load_proactive_rules
+from rules.errors import RulesFileError
+from rules.proactive import SHIPPED, load_proactive_rules, proactive_rules
 from tests.citizen_harness import TelegramChat, citizen_bot
 from tests.test_applications_bot import vk_post
 from tests.test_vk_callback import vk_settings
@@ -232,3 +235,19 @@ def test_vk_one_word_withdraws_every_consent(
             select(Message).where(Message.direction == "out").order_by(col(Message.id).desc())
         ).first()
         assert last is not None and last.text == t.STOPPED
+
+
+def test_the_proactive_rules_file_is_checked_and_names_what_is_wrong(tmp_path: Path) -> None:
+    assert proactive_rules(tmp_path) == RULES  # no file in the directory: the shipped one
+    shipped = SHIPPED.read_text(encoding="utf-8")
+    for broken, words in (
+        (shipped.replace("service: outages,", "service: nothing,"), "unknown service nothing"),
+        (shipped.replace("{what}", "то"), "{what}"),
+        (shipped.replace("- {id: yard_works, title", "- {id: outages, title"), "repeated id"),
+        ("wording: [", "not valid YAML"),
+    ):
+        (tmp_path / "proactive.yaml").write_text(broken, encoding="utf-8")
+        with pytest.raises(RulesFileError) as error:
+            proactive_rules(tmp_path)
+        assert "proactive.yaml" in str(error.value) and words in str(error.value), words
+    assert RULES.is_stop(" Стоп! ") and RULES.is_stop("ОТПИСАТЬСЯ") and not RULES.is_stop("не стоп")
