@@ -251,3 +251,21 @@ def test_the_proactive_rules_file_is_checked_and_names_what_is_wrong(tmp_path: P
             proactive_rules(tmp_path)
         assert "proactive.yaml" in str(error.value) and words in str(error.value), words
     assert RULES.is_stop(" Стоп! ") and RULES.is_stop("ОТПИСАТЬСЯ") and not RULES.is_stop("не стоп")
+
+
+async def test_stop_while_an_operator_has_the_conversation_is_obeyed_but_is_no_answer(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    chat = TelegramChat(runtime, clock)
+    await subscribe(chat)
+    await chat.press(texts.OPERATOR)
+    await chat.deliver()
+    waiting = chat.conversation()
+    assert waiting.status == "waiting_operator"
+    await chat.say("стоп")
+    await chat.deliver()
+    assert chat.sent_texts()[-1] == t.STOPPED
+    after = chat.conversation()
+    assert (after.status, after.due_at) == ("waiting_operator", waiting.due_at)
+    with runtime.factory() as session:
+        assert session.exec(select(Consent)).one().withdrawn_at is not None

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from common import private_pg, table, write_result  # type: ignore[import-not-found]
+from sqlalchemy.exc import OperationalError
 from sqlmodel import func, select
 
 from inbox import mailings
@@ -98,8 +99,13 @@ def seed(rt: Runtime, count: int, topic: str) -> None:
 
 
 def count(rt: Runtime, model: Any) -> int:
-    with rt.factory() as session:
-        return int(session.exec(select(func.count()).select_from(model)).one())
+    """Rows of ``model`` (on SQLite, retried while the writer holds the database)."""
+    while True:
+        try:
+            with rt.factory() as session:
+                return int(session.exec(select(func.count()).select_from(model)).one())
+        except OperationalError:
+            time.sleep(0.05)
 
 
 class StandIn:

@@ -15,12 +15,24 @@ from bot.citizen import mailing_texts as t
 from bot.citizen import texts
 from bot.citizen.dialogue import Turn
 from bot.citizen.router import Router, button
-from inbox import consent, mailings
+from inbox import consent, mailings, workflow
 from inbox.models import Subscription
 
 router = Router("mailings")
 stop = Router("stop")
 _VIA, _BY = "bot", "citizen"
+
+
+def _tell(turn: Turn, text: str) -> None:
+    """Answer a «стоп» or «Отписаться». While an operator has the conversation, the note goes
+    out without counting as the agency's response (the operator's clock keeps running)."""
+    if turn.state.mode != "operator":
+        turn.say(text, texts.BACK)
+        return
+    message = workflow.queue_outbound(turn.session, turn.conversation, text, turn.now)
+    message.meta = {"buttons": []}
+    turn.session.flush()
+    turn.sent.append(message)
 
 
 def _is_stop(turn: Turn) -> bool:
@@ -35,7 +47,7 @@ def stop_all(turn: Turn) -> None:
         turn.session, turn.context.proactive(), turn.conversation.citizen_id, turn.now,
         via=_VIA, by=_BY, conversation_id=turn.conversation.id,
     )  # fmt: skip
-    turn.say(t.STOPPED if consents or cancelled else t.NOTHING_TO_STOP, texts.BACK)
+    _tell(turn, t.STOPPED if consents or cancelled else t.NOTHING_TO_STOP)
 
 
 @stop.on(button(mailings.UNSUBSCRIBE_PREFIX))
@@ -52,12 +64,12 @@ def unsubscribe(turn: Turn) -> None:
         else None
     )
     if found is None or found.cancelled_at is not None:
-        turn.say(t.UNKNOWN, texts.BACK)
+        _tell(turn, t.UNKNOWN)
         return
     rules = turn.context.proactive()
     mailings.unsubscribe(turn.session, rules, found, turn.now, via=_VIA, by=_BY)
     topic = rules.topic(found.topic)
-    turn.say(t.UNSUBSCRIBED.format(topic=topic.title if topic else found.topic), texts.BACK)
+    _tell(turn, t.UNSUBSCRIBED.format(topic=topic.title if topic else found.topic))
 
 
 @router.on(button(texts.SUBSCRIPTIONS))
