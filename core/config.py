@@ -63,8 +63,10 @@ class Settings(BaseSettings):
     #: (a login flood must not starve the operators' pages). 0: half the CPU cores.
     login_checks_at_once: int = 0
     #: The public address of this server (``https://otklik.agency.example``): links in
-    #: messages to public pages, such as a shared complaint's tracker, start with it.
-    #: Empty: the links are paths (``/public/complaints/...``).
+    #: messages to public pages, such as a shared complaint's tracker, and the one-click
+    #: unsubscribe links of mailings' letters (``List-Unsubscribe``) start with it. Empty: the
+    #: tracker links are paths (``/public/complaints/...``) and the unsubscribe links use
+    #: ``http://HOST:PORT``; a deployment must set it.
     public_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000

@@ -41,6 +41,9 @@ _OPEN_SQL = "status IN ('new', 'bot', 'waiting_operator', 'answered')"
 _WARN_SQL = "status = 'running' AND warned_at IS NULL"
 #: Partial-index condition of failed journal rows still listed (journal_0005).
 _FAILED_SQL = "failed_at IS NOT NULL AND processed_at IS NULL AND dismissed_at IS NULL"
+#: Partial unique indexes of live consents and subscriptions (consent_mailings).
+_CONSENT_LIVE_SQL = "withdrawn_at IS NULL"
+_SUBSCRIPTION_LIVE_SQL = "cancelled_at IS NULL"
 
 
 class Direction(StrEnum):
@@ -61,6 +64,9 @@ class DeliveryStatus(StrEnum):
     sending = "sending"
     sent = "sent"
     failed = "failed"  # gave up after retries; an operator must act
+    #: A proactive message not sent: the citizen withdrew consent (or unsubscribed) before it
+    #: left (``inbox.consent.withhold``).
+    withheld = "withheld"
 
 
 class Role(StrEnum):
@@ -516,3 +522,121 @@ class ComplaintStatusChange(SQLModel, table=True):
     internal_note: str | None = Field(default=None, sa_type=sa.Text)
     #: Supporters told (messages queued) with this change.
     notified: int = 0
+
+
+class Consent(SQLModel, table=True):
+    """A citizen's consent to proactive service (``inbox/consent.py``): for all services of
+    a life situation (``scope_kind`` ``situation``) or for one (``service``), ids of
+    ``rules/proactive.yaml``. ``wording`` is the text the citizen was shown when agreeing.
+
+    A withdrawn consent keeps its row (``withdrawn_*``): the registry is the history. At most
+    one live consent per citizen and scope (a partial unique index).
+    """
+
+    __table_args__ = (
+        sa.Index(
+            "uq_consent_live",
+            "citizen_id",
+            "scope_kind",
+            "scope_id",
+            unique=True,
+            postgresql_where=sa.text(_CONSENT_LIVE_SQL),
+            sqlite_where=sa.text(_CONSENT_LIVE_SQL),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    scope_kind: str = Field(max_length=20)
+    scope_id: str = Field(max_length=30)
+    wording: str = Field(sa_type=sa.Text)
+    given_at: datetime = _ts(nullable=False)
+    #: ``bot`` (the citizen pressed «Согласен»), ``operator`` (on the citizen's request), ``cli``.
+    given_via: str = Field(max_length=20)
+    #: Who recorded it: ``citizen``, an operator's login, the command line's system user.
+    given_by: str = Field(max_length=100)
+    #: The conversation it was given or requested in, if any.
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    withdrawn_at: datetime | None = _ts()
+    withdrawn_via: str | None = Field(default=None, max_length=20)
+    withdrawn_by: str | None = Field(default=None, max_length=100)
+
+
+class Subscription(SQLModel, table=True):
+    """A citizen's subscription to a mailing topic (``rules/proactive.yaml`` ``topics``),
+    delivered to one conversation's channel at once, daily or weekly (a digest).
+
+    It needs a live consent to the topic's service (or its life situation): subscribing in
+    the bot gives that consent; withdrawing the consent cancels the subscription.
+    """
+
+    __table_args__ = (
+        sa.Index(
+            "uq_subscription_live",
+            "citizen_id",
+            "topic",
+            unique=True,
+            postgresql_where=sa.text(_SUBSCRIPTION_LIVE_SQL),
+            sqlite_where=sa.text(_SUBSCRIPTION_LIVE_SQL),
+        ),
+        sa.Index("ix_subscription_topic", "topic", "area"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    topic: str = Field(max_length=30)
+    #: The district chosen (topics with areas); None: the whole city.
+    area: str | None = Field(default=None, max_length=30)
+    #: ``now``, ``daily`` or ``weekly``.
+    frequency: str = Field(max_length=10)
+    #: Where the mailings go (the channel and thread the citizen subscribed from).
+    conversation_id: int = Field(foreign_key="conversation.id")
+    created_at: datetime = _ts(nullable=False)
+    cancelled_at: datetime | None = _ts()
+    #: The last digest sent (daily and weekly subscriptions).
+    last_digest_at: datetime | None = _ts()
+
+
+class Mailing(SQLModel, table=True):
+    """A mailing a supervisor made (``inbox/mailings.py``): to the subscribers of a topic
+    (and district), sent at ``scheduled_at`` through the outbox."""
+
+    __table_args__ = (sa.Index("ix_mailing_due", "status", "scheduled_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=30)
+    #: Only the subscribers of this district (None: every subscriber of the topic).
+    area: str | None = Field(default=None, max_length=30)
+    text: str = Field(sa_type=sa.Text)
+    #: ``draft``, ``scheduled``, ``sending``, ``sent`` or ``cancelled``.
+    status: str = Field(default="draft", max_length=20)
+    scheduled_at: datetime | None = _ts()
+    created_at: datetime = _ts(nullable=False)
+    created_by: str = Field(max_length=100)
+    operator_id: int | None = Field(default=None, foreign_key="operator.id")
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+
+
+class MailingRecipient(SQLModel, table=True):
+    """One recipient of one mailing, created before anything is sent: unique per mailing and
+    citizen, so a crash and a second run never make a second message.
+
+    ``message_id`` is the outbox message that carries it: its own (at once) or the digest
+    it went into (daily, weekly; None until the digest is made).
+    """
+
+    __tablename__ = "mailing_recipient"
+    __table_args__ = (
+        sa.UniqueConstraint("mailing_id", "citizen_id", name="uq_mailing_recipient"),
+        sa.Index("ix_mailing_recipient_digest", "subscription_id", "message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailing_id: int = Field(foreign_key="mailing.id")
+    citizen_id: int = Field(foreign_key="citizen.id")
+    subscription_id: int = Field(foreign_key="subscription.id")
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    created_at: datetime = _ts(nullable=False)
+    #: No live consent covered it when the mailing was written: nothing was sent.
+    skipped: bool = False

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,10 +27,16 @@ from sqlalchemy.orm import aliased, sessionmaker
 from sqlmodel import Session, col, select
 
 from core.clock import Clock
-from inbox import audit
+from inbox import audit, consent
 from inbox.models import DeliveryStatus, Direction, Message
 
 log = logging.getLogger(__name__)
+
+#: Messages per second a worker sends to a platform at most (``Outbox(rates=...)``):
+#: Telegram allows about 30 messages a second per bot, VK 20 API calls a second per
+#: community token. Mailings of thousands stay under them instead of learning them from
+#: 429s and flood-control errors (which are still honoured: ``retry_after``).
+PLATFORM_RATES = {"telegram": 30.0, "vk": 20.0}
 
 #: The advisory lock that serialises claims on PostgreSQL.
 _CLAIM_KEY = zlib.crc32(b"otklik:outbox-claim") & 0x7FFFFFFF
@@ -67,6 +74,7 @@ class Outbox:
         base_delay: float = 5.0,
         max_delay: float = 3600.0,
         lease: timedelta = timedelta(minutes=5),
+        rates: dict[str, float] | None = None,
     ) -> None:
         self.factory = factory
         self.clock = clock
@@ -75,6 +83,8 @@ class Outbox:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.lease = lease
+        self.rates = rates or {}
+        self._next_send: dict[str, float] = {}
 
     def claim(self, limit: int = 50) -> list[Message]:
         """Take due messages for channels we can send to; commits the claim.
@@ -121,7 +131,9 @@ class Outbox:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            claimed = list(session.exec(query))
+            # The consent guard: a proactive message whose consent was withdrawn meanwhile
+            # is withheld here, in the claim's transaction, never sent (inbox/consent.py).
+            claimed = consent.withhold(session, list(session.exec(query)), now)
             for message in claimed:
                 message.delivery_status = DeliveryStatus.sending.value
                 message.attempts += 1
@@ -136,6 +148,7 @@ class Outbox:
         for message in await asyncio.to_thread(self.claim, limit):
             assert message.id is not None
             send = self.senders[message.channel]
+            await self._pace(message.channel)
             try:
                 platform_id = await send(message)
             except DeliveryError as exc:
@@ -149,6 +162,18 @@ class Outbox:
             await asyncio.to_thread(self._sent, message.id, platform_id)
             report.sent.append(message.id)
         return report
+
+    async def _pace(self, channel: str) -> None:
+        """Wait for the channel's next slot (``rates``: messages per second; none: no wait)."""
+        rate = self.rates.get(channel)
+        if not rate:
+            return
+        wait = self._next_send.get(channel, 0.0) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        # From the moment this one goes, never the planned one: a late wake-up never lets
+        # the next message go early.
+        self._next_send[channel] = time.monotonic() + 1.0 / rate
 
     def _sent(self, message_id: int, platform_id: str | None) -> None:
         now = self.clock.now()

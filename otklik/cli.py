@@ -32,6 +32,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "complaint": (
         "inbox.complaint_cli", "complaint_app", "Shared complaints (+1) and their status."
     ),
+    "consent": ("inbox.consent_cli", "consent_app", "Consents to proactive service."),
+    "mailing": ("inbox.consent_cli", "mailing_app", "Mailings to subscribers of a topic."),
     "kb": ("inbox.kb_cli", "kb_app", "Knowledge base: search the FAQ, validate entries."),
     "text": ("knowledge_base.cli", "text_app", "Readability of Russian answers."),
     "rasa": (

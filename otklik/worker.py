@@ -41,7 +41,8 @@ from bot.email.send import SmtpSender
 from bot.max.client import make_bot as make_max_bot
 from bot.max.sender import MaxSender
 from bot.telegram.sender import TelegramSender
-from inbox.outbox import Outbox, SendFunc
+from inbox import mailings
+from inbox.outbox import PLATFORM_RATES, Outbox, SendFunc
 from inbox.runtime import Runtime
 from inbox.scheduler import build_scheduler
 from otklik import channels
@@ -102,7 +103,7 @@ class Worker:
             runtime.inbox.after_processing(channel, self.citizen_bot.handle_pending)
         self.outbox = Outbox(
             runtime.factory, runtime.clock, senders(runtime, self.telegram, self.max_bot),
-            lease=timedelta(seconds=settings.outbox_lease),
+            lease=timedelta(seconds=settings.outbox_lease), rates=PLATFORM_RATES,
         )  # fmt: skip
         self.stopping = asyncio.Event()
         #: Set when processing queued something (the bot's answers): the outbox goes at once.
@@ -153,6 +154,7 @@ class Worker:
         if now - self._ratings_at >= max(1.0, self.runtime.settings.outbox_interval):
             self._ratings_at = now  # a query over closed dialogues: not on every fast poll
             await asyncio.to_thread(self.citizen_bot.ask_for_ratings)
+            await asyncio.to_thread(mailings.run_round, self.runtime)
         report = await self.outbox.deliver_once()
         self.sent += len(report.sent)
         if report.failed:

@@ -15,8 +15,9 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from bot.citizen.engine import BOT_CHANNELS, CitizenBot
+from inbox import mailings
 from inbox.ingest import Finished
-from inbox.outbox import Outbox, SendFunc
+from inbox.outbox import PLATFORM_RATES, Outbox, SendFunc
 from inbox.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,11 @@ async def outbox_loop(
 ) -> None:
     """Ask for ratings of closed dialogues and deliver due outbox messages, every ``interval``."""
     lease = timedelta(seconds=runtime.settings.outbox_lease)
-    outbox = Outbox(runtime.factory, runtime.clock, senders, lease=lease)
+    outbox = Outbox(runtime.factory, runtime.clock, senders, lease=lease, rates=PLATFORM_RATES)
     while True:
         try:
             await asyncio.to_thread(citizen_bot.ask_for_ratings)
+            await asyncio.to_thread(mailings.run_round, runtime)
             await outbox.deliver_once()
         except Exception:  # the database may be down for a moment; keep the worker alive
             log.exception("outbox worker round failed")

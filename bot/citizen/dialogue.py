@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,6 +24,7 @@ from knowledge_base.store import KnowledgeBaseProvider, as_provider
 from rules.catalog import Catalog
 from rules.complaints import ComplaintRules, complaint_rules
 from rules.engine import ResponseRules
+from rules.proactive import SHIPPED, ProactiveRules, proactive_rules
 from rules.reloadable import Reloadable, as_reloadable
 
 STATE_EVENT = "bot_state"
@@ -64,6 +66,8 @@ class BotContext:
     public_url: str = ""
     #: Topic words for +1 offers on free text (``rules/complaints.yaml``).
     complaint_rules: ComplaintRules = field(default_factory=lambda: complaint_rules(None))
+    #: Where ``proactive.yaml`` is read from (None: the shipped rules).
+    rules_dir: Path | None = None
     _kb: KnowledgeBaseProvider = field(init=False, repr=False)
     _rules: Reloadable[ResponseRules] = field(init=False, repr=False)
 
@@ -75,6 +79,10 @@ class BotContext:
     def rules(self) -> ResponseRules:
         """The response rules as their files say now."""
         return self._rules.get()
+
+    def proactive(self) -> ProactiveRules:
+        """Consent scopes and mailing topics (``rules/proactive.yaml``, re-read on change)."""
+        return proactive_rules(self.rules_dir or SHIPPED.parent)
 
     def knowledge_base(self) -> KnowledgeBase:
         """The knowledge base to answer this turn with (the current one)."""

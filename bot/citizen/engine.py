@@ -115,6 +115,7 @@ class CitizenBot:
             payment_url_template=settings.payment_url_template,
             public_url=settings.public_url,
             complaint_rules=complaint_rules(settings.rules_dir),
+            rules_dir=settings.rules_dir,
         )
         return cls(factory, clock, context, timedelta(seconds=settings.bot_late_after))
 

@@ -18,6 +18,7 @@ APPLY = "menu:apply"
 STATUS = "menu:status"
 PAY = "menu:pay"
 OPERATOR = "menu:operator"
+SUBSCRIPTIONS = "menu:subs"
 APPLY_CONFIRM = "apply:confirm"
 APPLY_CANCEL = "apply:cancel"
 SERVICE_PREFIX = "service:"
@@ -31,6 +32,7 @@ MAIN_MENU: list[list[Button]] = [
     [{"id": APPLY, "text": "Подать заявление"}],
     [{"id": STATUS, "text": "Статус заявления"}],
     [{"id": PAY, "text": "Оплатить пошлину"}],
+    [{"id": SUBSCRIPTIONS, "text": "Рассылки"}],
     [{"id": OPERATOR, "text": "Позвать оператора"}],
 ]
 AFTER_ANSWER: list[list[Button]] = [

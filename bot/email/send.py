@@ -97,6 +97,12 @@ def compose(
     for name in ("In-Reply-To", "References"):
         if name in headers:
             letter[name] = headers[name]
+    unsubscribe = (message.meta or {}).get("unsubscribe_url")
+    if unsubscribe:
+        # RFC 2369 and RFC 8058: mail clients show «Unsubscribe», which POSTs to the signed
+        # link with no further step (inbox/web/ui/mailing_routes.py).
+        letter["List-Unsubscribe"] = f"<{unsubscribe}>"
+        letter["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if is_automatic_reply(message):
         letter["Auto-Submitted"] = "auto-replied"  # RFC 3834: never answer this letter
         letter["X-Auto-Response-Suppress"] = "All"  # nor send an out-of-office to it

@@ -102,7 +102,7 @@ def poll_command() -> None:
         sender = MaxSender(bot, settings.max_rate_per_second)
         worker = asyncio.create_task(outbox_loop(runtime, {"max": sender}, citizen))
         try:
-            for channel in BOT_CHANNELS:  # as the web app does (bot.chats.answer_pending)
+            for channel in BOT_CHANNELS:  # as the web app does (bot.citizen.app.answer_pending)
                 runtime.inbox.after_processing(channel, citizen.handle_pending)
             runtime.inbox.process_pending()
             await poll(MaxPipeline(runtime, citizen, bot), bot)

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from bot.citizen.texts import LABELS, RATE_PREFIX
 from core.clock import as_utc
 from core.events import Author, Channel, Facts, InboundEvent, Place
-from inbox import audit
+from inbox import audit, consent
 from inbox.ingest import find_open_conversation
 from inbox.models import Conversation, DeliveryStatus, Direction, InboundRecord, Message
 
@@ -108,15 +108,28 @@ def fetch(
             .where(col(Message.conversation_id).in_(conversations))
             .where(col(Message.direction).in_([Direction.inbound.value, Direction.outbound.value]))
             .where(col(Message.id) > after)
+            .where(
+                sa.or_(
+                    col(Message.delivery_status).is_(None),
+                    col(Message.delivery_status) != DeliveryStatus.withheld.value,
+                )
+            )
             .order_by(col(Message.id))
             .limit(200)
         ).all()
-        delivered = [
-            m.id
+        queued = [
+            m
             for m in rows
             if m.direction == Direction.outbound.value
             and m.delivery_status == DeliveryStatus.queued.value
         ]
+        # The page's fetch is this channel's delivery: the consent guard applies here too.
+        allowed = consent.withhold(session, queued, now)
+        if len(allowed) < len(queued):
+            stopped = {m.id for m in queued} - {m.id for m in allowed}
+            rows = [m for m in rows if m.id not in stopped]
+            session.commit()
+        delivered = [m.id for m in allowed]
         if delivered:
             session.execute(
                 sa.update(Message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.citizen.handlers import (
     application,
     complaint,
+    mailings,
     menu,
     operator,
     payment,
@@ -15,14 +16,17 @@ from bot.citizen.router import Router
 
 
 def build_root() -> Router:
-    """The order matters: calling an operator beats everything; in operator mode the bot keeps
-    quiet; menu buttons leave any form; a form step takes typed text before the KB does."""
+    """The order matters: «стоп» and «Отписаться» beat everything (in operator mode too);
+    then calling an operator; in operator mode the bot keeps quiet; menu buttons leave any
+    form; a form step takes typed text before the KB does."""
     root = Router("citizen")
     for router in (
+        mailings.stop,
         operator.router,
         operator.quiet,
         menu.router,
         complaint.router,
+        mailings.router,
         application.router,
         status.router,
         payment.router,

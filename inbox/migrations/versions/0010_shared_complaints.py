@@ -3,7 +3,7 @@
 See inbox/complaints.py and docs/operator-ui.md («Общие жалобы»).
 
 Revision ID: shared_complaints
-Revises: lowercase_logins
+Revises: consent_mailings
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = "shared_complaints"
-down_revision = "lowercase_logins"
+down_revision = "consent_mailings"
 branch_labels = None
 depends_on = None
 

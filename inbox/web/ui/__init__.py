@@ -38,6 +38,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
         gaps_routes,
         inbox_routes,
         journal_routes,
+        mailing_routes,
     )
     from inbox.web.ui.templating import render
 
@@ -54,11 +55,12 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     for module in (
         auth_routes, inbox_routes, conversation_routes, dashboard_routes, admin_routes,
-        journal_routes, application_routes, gaps_routes, complaint_routes,
+        journal_routes, application_routes, gaps_routes, complaint_routes, mailing_routes,
     ):  # fmt: skip
         app.include_router(module.router, prefix="/ui")
     app.include_router(dashboard_routes.public_router)
     app.include_router(complaint_routes.public_router)
+    app.include_router(mailing_routes.public_router)
     app.include_router(api_routes.router)
 
     @app.get("/", include_in_schema=False)

@@ -28,6 +28,7 @@ from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from inbox.web.deps import RuntimeDep
 from inbox.web.ui.application_routes import citizen_panels
+from inbox.web.ui.mailing_routes import citizen_consents
 from inbox.web.ui.resources import knowledge_base, readability_bar
 from inbox.web.ui.security import OperatorDep, has_role, verify_csrf
 from inbox.web.ui.templating import flash, render
@@ -140,6 +141,7 @@ def conversation_page(
         templates=templates,
         move_to_private=move_to_private,
         app_panels=citizen_panels(rt, conversation),
+        **citizen_consents(rt, conversation),
     )
 
 
