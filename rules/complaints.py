@@ -11,9 +11,9 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from rules.datafile import CachedFile, load_model_file
 from rules.errors import RulesFileError
 
 FILE_NAME = "complaints.yaml"
@@ -41,25 +41,16 @@ class ComplaintRules(BaseModel):
 
 
 def load_complaint_rules(path: Path) -> ComplaintRules:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise RulesFileError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise RulesFileError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        rules = ComplaintRules.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise RulesFileError(f"{path}: {where}: {first['msg']}") from exc
+    rules = load_model_file(path, ComplaintRules)
     empty = [t for t, words in rules.topics.items() if not all(w.strip() for w in words)]
     if empty:
         raise RulesFileError(f"{path}: topics: {empty[0]}: an empty word")
     return rules
 
 
+_FILE = CachedFile(FILE_NAME, SHIPPED, load_complaint_rules)
+
+
 def complaint_rules(rules_dir: Path | None) -> ComplaintRules:
-    """The rules of ``rules_dir`` (or the shipped ones)."""
-    path = rules_dir / FILE_NAME if rules_dir is not None else SHIPPED
-    return load_complaint_rules(path if path.exists() else SHIPPED)
+    """The rules of ``rules_dir`` (or the shipped ones), re-read when the file changes."""
+    return _FILE.get(rules_dir)

@@ -9,12 +9,10 @@ mailings about, each under one service. Read from the rules directory
 from __future__ import annotations
 
 from pathlib import Path
-from threading import Lock
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rules.errors import RulesFileError
+from rules.datafile import CachedFile, load_model_file
 
 FILE_NAME = "proactive.yaml"
 SHIPPED = Path(__file__).resolve().parent / FILE_NAME
@@ -116,36 +114,12 @@ class ProactiveRules(BaseModel):
 
 
 def load_proactive_rules(path: Path) -> ProactiveRules:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise RulesFileError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise RulesFileError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return ProactiveRules.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise RulesFileError(f"{path}: {where}: {first['msg']}") from exc
+    return load_model_file(path, ProactiveRules)
 
 
-_cache: dict[Path, tuple[tuple[int, int], ProactiveRules]] = {}
-_lock = Lock()
+_FILE = CachedFile(FILE_NAME, SHIPPED, load_proactive_rules)
 
 
 def proactive_rules(rules_dir: Path) -> ProactiveRules:
     """The rules of ``rules_dir`` (or the shipped ones), re-read when the file changes."""
-    path = rules_dir / FILE_NAME
-    if not path.exists():
-        path = SHIPPED
-    stat = path.stat()
-    mtime = (stat.st_mtime_ns, stat.st_size)
-    with _lock:
-        cached = _cache.get(path)
-        if cached is not None and cached[0] == mtime:
-            return cached[1]
-    rules = load_proactive_rules(path)
-    with _lock:
-        _cache[path] = (mtime, rules)
-    return rules
+    return _FILE.get(rules_dir)
