@@ -28,6 +28,7 @@ SUBSCRIBERS = 1200
 
 WRITER = """
 import sys
+import time
 from datetime import datetime
 from inbox.db import make_engine, session_factory
 from inbox.mailings import Unsubscribe, send_due
@@ -35,7 +36,17 @@ from rules.proactive import SHIPPED, load_proactive_rules
 engine = make_engine(sys.argv[1])
 rules = load_proactive_rules(SHIPPED)
 links = Unsubscribe("k" * 40, "https://otklik.example")
-send_due(session_factory(engine), rules, datetime.fromisoformat(sys.argv[2]), links, batch=20)
+real = session_factory(engine)
+
+
+def slow():
+    # Each batch waits a little first, so that the test's kill lands mid-mailing however fast
+    # the machine writes (1,200 rows took less than the test's first look on a quiet one).
+    time.sleep(0.2)
+    return real()
+
+
+send_due(slow, rules, datetime.fromisoformat(sys.argv[2]), links, batch=20)
 """
 
 
