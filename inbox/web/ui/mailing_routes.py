@@ -58,6 +58,8 @@ def _page(
     return render(
         request, "mailings.html", me, status_code=status_code, section="mailings", items=items,
         topics=rules.topics, areas=rules.areas, STATUSES=mailings.STATUSES, form=form,
+        topic_titles={t.id: t.title for t in rules.topics},
+        area_titles={a.id: a.title for a in rules.areas},
     )  # fmt: skip
 
 
