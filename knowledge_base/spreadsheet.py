@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from knowledge_base.datafile import DataFileError
 from knowledge_base.entries import KBEntry, KBLoadError, load_entries
-from knowledge_base.store import KnowledgeBaseProvider, write_atomically
+from knowledge_base.store import KnowledgeBaseProvider, heading_comment, write_atomically
 
 #: (field, Russian header) in the exported order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -328,7 +328,7 @@ def apply_entries(directory: Path, wanted: list[KBEntry]) -> Changes:
             if path.exists():
                 path.unlink()
             continue
-        heading = _heading(path.read_text(encoding="utf-8")) if path.exists() else ""
+        heading = heading_comment(path.read_text(encoding="utf-8")) if path.exists() else ""
         text = heading + yaml.safe_dump(items, allow_unicode=True, sort_keys=False, width=100)
         write_atomically(path, text)
     return changes
@@ -352,9 +352,3 @@ def import_entries(provider: KnowledgeBaseProvider, wanted: list[KBEntry]) -> Ch
             provider.reload()
             raise
         return changes
-
-
-def _heading(text: str) -> str:
-    lines = text.splitlines(keepends=True)
-    count = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
-    return "".join(lines[:count])

@@ -111,6 +111,14 @@ def _link_new(source: Path, target: Path) -> None:
         temporary.unlink()
 
 
+def heading_comment(text: str) -> str:
+    """The comment lines a YAML file starts with (``# Мусор: вывоз, свалки...``): kept when
+    the file is written again, since ``yaml.safe_dump`` drops comments."""
+    lines = text.splitlines(keepends=True)
+    count = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    return "".join(lines[:count])
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that a reader sees the old file or the new, whole."""
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")

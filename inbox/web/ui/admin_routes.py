@@ -38,7 +38,7 @@ from knowledge_base.spreadsheet import (
     write_csv,
     write_xlsx,
 )
-from knowledge_base.store import write_atomically
+from knowledge_base.store import heading_comment, write_atomically
 from rules.engine import ResponseRules
 from rules.errors import RulesFileError
 from rules.profile import load_profile
@@ -330,13 +330,6 @@ def _entry_file(directory: Path, entry_id: str) -> tuple[Path, list[dict[str, ob
     raise HTTPException(404, detail="Нет такой записи базы знаний.")
 
 
-def _heading(text: str) -> str:
-    """The comment lines a YAML file starts with (``# Мусор: вывоз, свалки...``)."""
-    lines = text.splitlines(keepends=True)
-    count = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
-    return "".join(lines[:count])
-
-
 def _check_entries(path: Path, text: str) -> str | None:
     """Load the whole directory with ``path`` replaced by ``text``, in a scratch copy; the
     error, if any, naming the file as the administrator knows it."""
@@ -480,7 +473,7 @@ def kb_entry_save(
         backup = path.read_text(encoding="utf-8")
         # safe_dump drops comments: the file's heading comment is kept, those between entries
         # are lost (in the agency's copy; the shipped file is never written).
-        text = _heading(backup) + yaml.safe_dump(
+        text = heading_comment(backup) + yaml.safe_dump(
             items, allow_unicode=True, sort_keys=False, width=100
         )
         error = _check_entries(path, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -17,7 +18,7 @@ from inbox.web.ui.security import SupervisorDep
 from inbox.web.ui.templating import render
 from knowledge_base.entries import KBEntry
 from knowledge_base.gaps import Gap, find_gaps
-from knowledge_base.spreadsheet import COLUMNS, entry_row
+from knowledge_base.spreadsheet import COLUMNS, entry_row, write_csv_rows
 
 router = APIRouter()
 
@@ -27,8 +28,6 @@ SHOWN = 30
 
 
 def _gaps(rt: Runtime, days: int) -> tuple[int, list[Gap]]:
-    from datetime import timedelta
-
     until = rt.clock.now()
     with rt.factory() as session:
         questions = unanswered_questions(session, until - timedelta(days=days), until)
@@ -70,8 +69,6 @@ async def gap_row(
         synonyms=[], short_answer="", full_answer="", department=near.department if near else "",
         cannot_because=None, available_when=None,
     )  # fmt: skip
-    from knowledge_base.spreadsheet import write_csv_rows
-
     data = write_csv_rows([[h for _, h in COLUMNS], entry_row(draft)])
     return Response(
         data, media_type="text/csv; charset=utf-8",
