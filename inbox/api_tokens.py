@@ -26,6 +26,10 @@ READ = "applications:read"
 WRITE = "applications:write"
 COMPLAINTS_READ = "complaints:read"
 COMPLAINTS_WRITE = "complaints:write"
+CONSENTS_READ = "consents:read"
+CONSENTS_WRITE = "consents:write"
+MAILINGS_READ = "mailings:read"
+MAILINGS_WRITE = "mailings:write"
 #: The scopes there are, with what they allow (shown on the admin page and in docs/api.md).
 SCOPES: dict[str, str] = {
     READ: "читать заявления и их историю",
@@ -33,11 +37,17 @@ SCOPES: dict[str, str] = {
     COMPLAINTS_READ: "читать общие жалобы и их историю",
     COMPLAINTS_WRITE: "создавать общие жалобы, добавлять обращения, менять статус "
     "(включает чтение)",
+    CONSENTS_READ: "читать согласия жителей на проактивное информирование и их историю",
+    CONSENTS_WRITE: "записывать согласия по просьбе жителя и отзывать их (включает чтение)",
+    MAILINGS_READ: "читать рассылки, их ход и число подписчиков по темам",
+    MAILINGS_WRITE: "создавать, запускать и отменять рассылки (включает чтение)",
 }
 #: A scope that includes others.
 IMPLIES: dict[str, frozenset[str]] = {
     WRITE: frozenset({READ}),
     COMPLAINTS_WRITE: frozenset({COMPLAINTS_READ}),
+    CONSENTS_WRITE: frozenset({CONSENTS_READ}),
+    MAILINGS_WRITE: frozenset({MAILINGS_READ}),
 }
 PREFIX = "otk_"
 #: Longer than any token we issue: a longer header is not looked up at all.

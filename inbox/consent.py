@@ -30,7 +30,7 @@ SCOPE_KINDS = ("situation", "service")
 #: Purposes of messages the agency sends first (``Message.meta["purpose"]``).
 PROACTIVE = ("mailing", "digest")
 #: Doors a consent is given or withdrawn through.
-VIA = ("bot", "operator", "cli", "email")
+VIA = ("bot", "operator", "cli", "email", "api")
 
 
 class ConsentError(ValueError):

@@ -214,13 +214,17 @@ def create(
     *,
     by: str,
     operator_id: int | None = None,
+    keep_draft: bool = False,
 ) -> Mailing:
-    """A scheduled mailing (``send_due`` sends it when its time comes)."""
+    """A scheduled mailing (``send_due`` sends it when its time comes); with ``keep_draft``
+    a draft that nothing sends until ``schedule`` (the API's way: a retried creation makes
+    a second draft, never a second mailing to everyone)."""
     text = check_draft(rules, draft, now)
     mailing = Mailing(
-        topic=draft.topic, area=draft.area, text=text, status="scheduled",
-        scheduled_at=draft.scheduled_at or now, created_at=now, created_by=by[:100],
-        operator_id=operator_id,
+        topic=draft.topic, area=draft.area, text=text,
+        status="draft" if keep_draft else "scheduled",
+        scheduled_at=None if keep_draft else draft.scheduled_at or now, created_at=now,
+        created_by=by[:100], operator_id=operator_id,
     )  # fmt: skip
     session.add(mailing)
     session.flush()
@@ -230,6 +234,47 @@ def create(
         scheduled_at=mailing.scheduled_at.isoformat() if mailing.scheduled_at else None,
     )  # fmt: skip
     return mailing
+
+
+def schedule(
+    session: Session, mailing: Mailing, at: datetime | None, now: datetime, *, by: str
+) -> None:
+    """Send a draft, or a mailing not yet started, at ``at`` (None: at once, the worker's
+    next round). Asking again for the same time changes nothing."""
+    if mailing.status not in ("draft", "scheduled"):
+        raise MailingError(
+            "Запланировать можно только черновик или рассылку, которая ещё не началась."
+        )
+    if at is not None and at < now - timedelta(minutes=5):
+        raise MailingError("Время отправки уже прошло: укажите время не раньше текущего.")
+    if at is not None and at > now + timedelta(days=366):
+        raise MailingError("Время отправки дальше года: проверьте дату.")
+    when = at or now
+    current = as_utc(mailing.scheduled_at) if mailing.scheduled_at else None
+    already = current is not None and (
+        current == as_utc(when) or (at is None and current <= as_utc(now))
+    )
+    if mailing.status == "scheduled" and already:
+        return  # so it is already: a retry
+    mailing.status = "scheduled"
+    mailing.scheduled_at = when
+    session.add(mailing)
+    audit.record(
+        session, "mailing_scheduled", now, actor=by[:100], mailing_id=mailing.id,
+        scheduled_at=when.isoformat(),
+    )  # fmt: skip
+
+
+def subscribers(session: Session) -> dict[str, dict[str, int]]:
+    """Live subscriptions by topic and frequency (before the consent check, as ``audience``)."""
+    counts: dict[str, dict[str, int]] = {}
+    for topic, frequency, count in session.exec(
+        select(Subscription.topic, Subscription.frequency, func.count())
+        .where(col(Subscription.cancelled_at).is_(None))
+        .group_by(col(Subscription.topic), col(Subscription.frequency))
+    ).all():
+        counts.setdefault(topic, {})[frequency] = int(count)
+    return counts
 
 
 def cancel(session: Session, mailing: Mailing, now: datetime, *, by: str) -> None:

@@ -92,9 +92,13 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
     install_ui(app, runtime.settings if runtime else get_settings())
     from inbox.web.api import applications as applications_api
     from inbox.web.api import complaints as complaints_api
+    from inbox.web.api import consents as consents_api
+    from inbox.web.api import mailings as mailings_api
 
     app.include_router(applications_api.router)
     app.include_router(complaints_api.router)
+    app.include_router(consents_api.router)
+    app.include_router(mailings_api.router)
 
     @app.get("/healthz")
     def healthz(rt: RuntimeDep) -> dict[str, str]:
