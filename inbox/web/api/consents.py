@@ -40,7 +40,7 @@ CITIZEN_ERRORS: dict[int | str, dict[str, Any]] = {
           "merged into another (use that id)"},
     422: {"model": ErrorOut, "description": "Invalid input, or a scope not in the catalogue"},
 }  # fmt: skip
-CitizenId = Annotated[int, Field(ge=1, le=2**31 - 1, description="The citizen's id")]
+CitizenId = Annotated[int, Field(ge=1, le=2**31 - 1, strict=True, description="The citizen's id")]
 ConsentId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The consent's id")]
 ScopeId = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,30}$", description="An id of "
                                "rules/proactive.yaml: a life situation or a service")]  # fmt: skip
