@@ -294,3 +294,45 @@ def test_the_openapi_schema_documents_the_mailings_api(runtime: Runtime) -> None
     for action in ("schedule", "cancel"):
         answers = paths[f"{BASE}/{{mailing_id}}/{action}"]["post"]["responses"]
         assert {"200", "401", "403", "404", "409", "429"} <= set(answers), action
+
+
+def test_fuzzed_requests_with_a_valid_token_never_get_a_5xx_and_match_the_schema(
+    app, runtime: Runtime
+) -> None:  # type: ignore[no-untyped-def]
+    """Schemathesis over ``/api/v1/mailings`` and ``/api/v1/consents`` with a live token of
+    every scope, real subscribers, consents and mailings (a draft and a sent one)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from schemathesis import checks
+
+    token = make_token(runtime, "fuzz", "mailings:write", "consents:write")
+    visitor = TestClient(app)
+    webchat_subscribe(visitor)
+    with TestClient(app) as client:
+        sent = draft(client, token)
+        client.post(f"{BASE}/{sent['id']}/schedule", headers=bearer(token), json={})
+        mailings.run_round(runtime)
+        draft(client, token)
+    schema = schemathesis.openapi.from_dict(app.openapi())
+    schema.app = app
+    operations = [
+        result.ok()
+        for result in schema.get_all_operations()
+        if result.ok().path.startswith((BASE, "/api/v1/consents"))
+    ]
+    assert len(operations) == 10
+    seen: set[str] = set()
+
+    @settings(max_examples=30 * len(operations), deadline=None,
+              suppress_health_check=list(HealthCheck), database=None)  # fmt: skip
+    @given(case=st.one_of([op.as_strategy() for op in operations]))
+    def run(case: schemathesis.Case) -> None:
+        seen.add(f"{case.method} {case.path}")
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {token}"},
+            checks=[checks.not_a_server_error, checks.response_schema_conformance],
+        )
+
+    run()
+    assert len(seen) == 10
