@@ -195,6 +195,7 @@ def _consents(runtime: Runtime) -> list[Consent]:
         ({"citizen_id": 2**63 + 7}, 422, "citizen_id"),
         ({"citizen_id": 1.5}, 422, "citizen_id"),
         ({"citizen_id": True}, 422, None),
+        ({"citizen_id": "1"}, 422, "citizen_id"),
         ({"scope_id": "nothing_here"}, 422, "scope_id"),
         ({"scope_kind": "situation", "scope_id": "outages"}, 422, "scope_id"),
         ({"scope_kind": "everything"}, 422, "scope_kind"),

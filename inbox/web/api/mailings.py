@@ -285,7 +285,8 @@ def create_mailing(
     report = check_text(clean, readability_bar(request))
     if not report.ok:
         refused = ReadabilityErrorOut(
-            detail="Текст рассылки трудно читать: " + "; ".join(report.failures)
+            detail="Текст рассылки трудно читать: "
+            + "; ".join(f.rstrip(".") for f in report.failures)
             + ". Упростите его и отправьте снова.",
             code="readability", field="text", readability=_readability(report),
         )  # fmt: skip
