@@ -5,6 +5,7 @@ attacker tries (others' ids, huge numbers, odd Unicode, deep nesting)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -289,3 +290,31 @@ def test_the_scopes_are_described_in_russian_and_the_schema_documents_the_api(
     assert {"200", "401", "403", "404", "409", "422", "429"} <= set(withdraw["responses"])
     assert "WithdrawOut" in str(withdraw["responses"]["200"])
     assert paths[BASE + "/scopes"]["get"]["tags"] == ["consents"]
+
+
+def test_the_admin_page_offers_the_new_scopes_and_its_token_opens_the_api(
+    runtime: Runtime,
+) -> None:
+    from inbox import operators
+    from tests.test_applications_ui import login
+
+    runtime.settings.secret_key = "test-secret"
+    with runtime.factory() as session:
+        operators.create(session, "admin", "Админ", "admin", "admin-demo-password-1")
+        session.commit()
+    citizen = citizen_of(runtime, 1)
+    with TestClient(create_app(runtime, start_scheduler=False)) as client:
+        csrf = login(client, "admin", "admin-demo-password-1")
+        page = client.get("/ui/admin/tokens").text
+        for scope in ("consents:read", "consents:write", "mailings:read", "mailings:write"):
+            assert f'value="{scope}"' in page and api_tokens.SCOPES[scope] in page, scope
+        created = client.post(
+            "/ui/admin/tokens",
+            data={"csrf_token": csrf, "name": "desk", "scope": ["consents:write"]},
+        )
+        secret = re.search(r"otk_[A-Za-z0-9_-]{43}", created.text)
+        assert secret, created.text
+        client.cookies.clear()
+        answer = client.get(BASE, headers=bearer(secret.group(0)), params={"citizen_id": citizen})
+        assert answer.status_code == 200
+        assert client.get("/api/v1/mailings", headers=bearer(secret.group(0))).status_code == 403
