@@ -116,6 +116,21 @@ def mailing_page(request: Request, rt: RuntimeDep, me: SupervisorDep, mailing_id
     )  # fmt: skip
 
 
+@router.post("/mailings/{mailing_id}/start")
+def mailing_start(request: Request, rt: RuntimeDep, me: SupervisorDep, mailing_id: int) -> Response:
+    """Send a draft (one the back office made through the API) at once."""
+    with rt.factory() as session:
+        mailing = session.get(Mailing, mailing_id) if 0 < mailing_id < 2**31 else None
+        if mailing is None:
+            raise HTTPException(404, "Рассылка не найдена.")
+        if mailing.status != "draft":
+            raise HTTPException(409, "Отправить можно только черновик.")
+        mailings.schedule(session, mailing, None, rt.clock.now(), by=me.login)
+        session.commit()
+    flash(request, f"Рассылка {mailing_id} запланирована.")
+    return RedirectResponse(f"/ui/mailings/{mailing_id}", status_code=303)
+
+
 @router.post("/mailings/{mailing_id}/cancel")
 def mailing_cancel(
     request: Request, rt: RuntimeDep, me: SupervisorDep, mailing_id: int
