@@ -91,6 +91,12 @@ class ChatAdapter:
     async def close(self) -> None:
         """Release what the adapter opened (sessions, clients)."""
 
+    async def start(self) -> None:
+        """What the platform's client sends when the citizen opens the bot and presses its
+        start button (Telegram «/start», VK «Начать», MAX ``bot_started``, the chat page's own
+        «/start»)."""
+        await self.say(self.start_text)
+
     # -- shared ----------------------------------------------------------------------------
     async def press(self, button_id: str) -> None:
         """Press a button the bot offered (the newest message that has it)."""
@@ -241,6 +247,12 @@ class VkAdapter(ChatAdapter):
         event["object"]["message"].pop("payload", None)
         await self._post(event)
 
+    async def start(self) -> None:
+        # VK's «Начать» button under a new dialogue: its label and the start command's payload.
+        await self._post(
+            self._event("message_new.json", text="Начать", payload='{"command":"start"}')
+        )
+
     async def _press(self, button_id: str, label: str) -> None:
         # A text button of an inline keyboard: VK sends its label and payload as a message.
         event = self._event(
@@ -292,6 +304,13 @@ class MaxAdapter(ChatAdapter):
     async def say(self, text: str) -> None:
         await self.chat.say(text)
 
+    async def start(self) -> None:
+        # MAX sends ``bot_started`` when the citizen presses «Начать» in a new dialog.
+        update = json.loads(payload("max", "bot_started.json"))
+        update["timestamp"] = self.chat.now_ms()
+        response = await self.chat.post(update)
+        assert response.status_code == 200, response.text
+
     async def _press(self, button_id: str, label: str) -> None:
         await self.chat.press(button_id)
 
@@ -322,7 +341,7 @@ class MaxAdapter(ChatAdapter):
 
 class WebChatAdapter(ChatAdapter):
     channel = "webchat"
-    start_text = "Здравствуйте"
+    start_text = "/start"  # the page sends it when it opens (bot/webchat/static/chat.js)
 
     def __init__(self, runtime: Runtime, clock: FrozenClock) -> None:
         super().__init__(runtime, clock)
