@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from inbox import audit
-from inbox.models import Citizen, Conversation, Identity, Message
+from inbox.models import Application, Citizen, Conversation, Identity, Message
 
 
 def citizen_history(session: Session, citizen_id: int) -> list[tuple[Conversation, list[Message]]]:
@@ -42,6 +42,18 @@ def _merged_ids(session: Session, citizen_id: int) -> list[int]:
     return ids
 
 
+def root_citizen(session: Session, citizen_id: int) -> int:
+    """The record ``citizen_id`` was merged into, followed to the end (itself if none)."""
+    seen = {citizen_id}
+    current = citizen_id
+    while True:
+        citizen = session.get(Citizen, current)
+        if citizen is None or citizen.merged_into_id is None or citizen.merged_into_id in seen:
+            return current
+        current = citizen.merged_into_id
+        seen.add(current)
+
+
 def merge_citizens(
     session: Session, keep_id: int, merge_id: int, now: datetime, actor: str
 ) -> Citizen:
@@ -60,6 +72,13 @@ def merge_citizens(
     session.execute(
         sa.update(Conversation)
         .where(col(Conversation.citizen_id) == merge_id)
+        .values(citizen_id=keep_id)
+    )
+    # «Статус заявления» in any linked channel lists them all (news still go to the
+    # conversation, hence the channel, each application came from).
+    session.execute(
+        sa.update(Application)
+        .where(col(Application.citizen_id) == merge_id)
         .values(citizen_id=keep_id)
     )
     other.merged_into_id = keep_id
