@@ -13,12 +13,20 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot.citizen import texts
+from bot.citizen import mailing_texts, texts
 from core.clock import FrozenClock
 from inbox import identity_links
 from inbox.applications import Actor, ChangeRequest, change_status
 from inbox.history import citizen_history
-from inbox.models import Application, AuditEvent, Citizen, Conversation, IdentityLinkCode
+from inbox.models import (
+    Application,
+    AuditEvent,
+    Citizen,
+    Consent,
+    Conversation,
+    IdentityLinkCode,
+    Subscription,
+)
 from inbox.runtime import Runtime
 from tests.helpers.channels import ChatAdapter, MaxAdapter, TelegramAdapter, VkAdapter
 from tests.max_api_server import FakeMaxApi
@@ -179,3 +187,46 @@ async def test_a_flood_of_wrong_codes_is_stopped_before_the_right_one(
 )
 def test_not_a_code(text: str) -> None:
     assert identity_links.parse(text) is None
+
+
+async def subscribe(citizen: ChatAdapter, topic: int) -> None:
+    """«Рассылки» → the ``topic``-th topic → (the first area) → the first frequency →
+    «Согласен»."""
+    await citizen.say("/start" if citizen.channel == "telegram" else "Начать")
+    await citizen.replies()
+    await citizen.press(texts.SUBSCRIPTIONS)
+    [topics] = await citizen.replies()
+    await citizen.press(
+        [b for b in topics.button_ids() if b.startswith(mailing_texts.TOPIC_PREFIX)][topic]
+    )
+    steps = (mailing_texts.AREA_PREFIX, mailing_texts.FREQUENCY_PREFIX, mailing_texts.AGREE_PREFIX)
+    for _ in range(3):
+        [reply] = await citizen.replies()
+        if reply.text.startswith("Готово: вы подписаны"):
+            return
+        await citizen.press(next(b for b in reply.button_ids() if b.startswith(steps)))
+    [done] = await citizen.replies()
+    assert done.text.startswith("Готово: вы подписаны"), done.text
+
+
+async def test_after_linking_stop_in_one_channel_withdraws_the_consents_given_in_both(
+    telegram: TelegramAdapter, max_chat: MaxAdapter, runtime: Runtime
+) -> None:
+    await subscribe(telegram, 0)
+    await subscribe(max_chat, 0)  # the same topic in both: one is kept after linking
+    await subscribe(max_chat, 1)
+    code = await ask_code(telegram)
+    assert await send(max_chat, code) == texts.LINK_DONE
+    kept = citizens(runtime)["telegram"]
+    with runtime.factory() as session:
+        live = session.exec(select(Subscription).where(Subscription.cancelled_at == None)).all()  # noqa: E711
+        assert len(live) == 2 and {s.citizen_id for s in live} == {kept}
+        assert {s.conversation_id for s in live} == {  # each still goes where it was made
+            c.id for c in session.exec(select(Conversation)).all()
+        }
+    assert await send(telegram, "стоп") == mailing_texts.STOPPED
+    with runtime.factory() as session:
+        subscriptions = session.exec(select(Subscription)).all()
+        assert len(subscriptions) == 3 and all(s.cancelled_at for s in subscriptions)
+        consents = session.exec(select(Consent)).all()
+        assert consents and all(c.withdrawn_at for c in consents)
