@@ -148,7 +148,13 @@ async def test_an_expired_code_links_nothing(
 
 
 async def test_own_code_is_refused(telegram: TelegramAdapter, runtime: Runtime) -> None:
-    code = await ask_code(telegram)
+    await telegram.say("/start")
+    await telegram.replies()
+    await telegram.press(texts.LINK)  # the menu's «Связать аккаунты»
+    [reply] = await telegram.replies()
+    match = CODE.search(reply.text)
+    assert match is not None
+    code = match.group(1)
     assert await send(telegram, code) == texts.LINK_SELF
     with runtime.factory() as session:
         assert session.exec(select(Citizen).where(Citizen.merged_into_id != None)).all() == []  # noqa: E711

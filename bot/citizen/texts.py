@@ -19,6 +19,7 @@ STATUS = "menu:status"
 PAY = "menu:pay"
 OPERATOR = "menu:operator"
 SUBSCRIPTIONS = "menu:subs"
+LINK = "menu:link"
 APPLY_CONFIRM = "apply:confirm"
 APPLY_CANCEL = "apply:cancel"
 SERVICE_PREFIX = "service:"
@@ -32,7 +33,8 @@ MAIN_MENU: list[list[Button]] = [
     [{"id": APPLY, "text": "Подать заявление"}],
     [{"id": STATUS, "text": "Статус заявления"}],
     [{"id": PAY, "text": "Оплатить пошлину"}],
-    [{"id": SUBSCRIPTIONS, "text": "Рассылки"}],
+    # Two in a row: VK's inline keyboards take at most six rows.
+    [{"id": SUBSCRIPTIONS, "text": "Рассылки"}, {"id": LINK, "text": "Связать аккаунты"}],
     [{"id": OPERATOR, "text": "Позвать оператора"}],
 ]
 AFTER_ANSWER: list[list[Button]] = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.citizen import texts
 from bot.citizen.dialogue import Turn
-from bot.citizen.router import Router, typed
+from bot.citizen.router import Router, button, typed
 from inbox import identity_links
 
 router = Router("link")
@@ -13,6 +13,7 @@ router = Router("link")
 ASK = r"^\W*(/link|связать\s+аккаунты?|связать\s+мессенджеры)\W*$"
 
 
+@router.on(button(texts.LINK))
 @router.on(typed(ASK))
 def ask_code(turn: Turn) -> None:
     code = identity_links.issue(
