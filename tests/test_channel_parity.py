@@ -18,6 +18,7 @@ from bot.citizen import mailing_texts, texts
 from core.clock import FrozenClock, as_utc
 from inbox.applications import Actor, ChangeRequest, change_status
 from inbox.models import Application, Consent, Conversation, Rating, Subscription
+from inbox.queue import queue_query
 from inbox.runtime import Runtime
 from tests.citizen_harness import GARBAGE_ANSWER, PAYMENT_TEMPLATE
 from tests.helpers.channels import CHANNELS, ChatAdapter, make_adapter
@@ -135,7 +136,7 @@ async def test_payment_link_for_a_fee(citizen: ChatAdapter) -> None:
 
 
 async def test_hand_off_reaches_the_inbox_with_a_two_hour_deadline_and_the_reply_comes_back(
-    citizen: ChatAdapter, clock: FrozenClock
+    citizen: ChatAdapter, clock: FrozenClock, runtime: Runtime
 ) -> None:
     await citizen.say(citizen.start_text)
     await citizen.replies()
@@ -148,6 +149,9 @@ async def test_hand_off_reaches_the_inbox_with_a_two_hour_deadline_and_the_reply
     assert conversation.status == "waiting_operator"
     assert conversation.due_at is not None
     assert as_utc(conversation.due_at) == asked_at + timedelta(hours=2)
+    with runtime.factory() as session:  # the operators' queue (/ui/inbox) lists it
+        queued = session.exec(queue_query(channel=citizen.channel, unassigned=True)).all()
+        assert [c.id for c in queued] == [conversation.id]
     clock.advance(timedelta(minutes=20))
     await citizen.say("Алло, вы тут?")
     assert await citizen.replies() == []  # the bot keeps quiet: an operator has it
