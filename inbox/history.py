@@ -8,7 +8,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from inbox import audit
-from inbox.models import Citizen, Conversation, Identity, Message
+from inbox.models import (
+    Application,
+    Citizen,
+    Consent,
+    Conversation,
+    Identity,
+    Message,
+    Subscription,
+)
 
 
 def citizen_history(session: Session, citizen_id: int) -> list[tuple[Conversation, list[Message]]]:
@@ -42,6 +50,18 @@ def _merged_ids(session: Session, citizen_id: int) -> list[int]:
     return ids
 
 
+def root_citizen(session: Session, citizen_id: int) -> int:
+    """The record ``citizen_id`` was merged into, followed to the end (itself if none)."""
+    seen = {citizen_id}
+    current = citizen_id
+    while True:
+        citizen = session.get(Citizen, current)
+        if citizen is None or citizen.merged_into_id is None or citizen.merged_into_id in seen:
+            return current
+        current = citizen.merged_into_id
+        seen.add(current)
+
+
 def merge_citizens(
     session: Session, keep_id: int, merge_id: int, now: datetime, actor: str
 ) -> Citizen:
@@ -62,7 +82,59 @@ def merge_citizens(
         .where(col(Conversation.citizen_id) == merge_id)
         .values(citizen_id=keep_id)
     )
+    # «Статус заявления» in any linked channel lists them all (news still go to the
+    # conversation, hence the channel, each application came from).
+    session.execute(
+        sa.update(Application)
+        .where(col(Application.citizen_id) == merge_id)
+        .values(citizen_id=keep_id)
+    )
+    _move_consents(session, keep_id, merge_id, now, actor)
     other.merged_into_id = keep_id
     keep.display_name = keep.display_name or other.display_name
     audit.record(session, "citizens_merged", now, actor=actor, keep=keep_id, merged=merge_id)
     return keep
+
+
+def _move_consents(
+    session: Session, keep_id: int, merge_id: int, now: datetime, actor: str
+) -> None:
+    """Consents and subscriptions follow the record, so that «стоп» in any linked channel
+    withdraws them all. One live consent per scope and one live subscription per topic: a
+    duplicate of the merged record is closed (``via`` ``merge``; the kept one goes on)."""
+    live_scopes = {
+        (c.scope_kind, c.scope_id)
+        for c in session.exec(
+            select(Consent)
+            .where(Consent.citizen_id == keep_id)
+            .where(col(Consent.withdrawn_at).is_(None))
+        )
+    }
+    for consent in session.exec(select(Consent).where(Consent.citizen_id == merge_id)).all():
+        if consent.withdrawn_at is None and (consent.scope_kind, consent.scope_id) in live_scopes:
+            consent.withdrawn_at, consent.withdrawn_via = now, "merge"
+            consent.withdrawn_by = actor[:100]
+            audit.record(
+                session, "consent_withdrawn", now, conversation_id=consent.conversation_id,
+                actor=f"merge:{actor}"[:100], citizen_id=merge_id, reason="merged duplicate",
+            )  # fmt: skip
+        consent.citizen_id = keep_id
+    live_topics = {
+        s.topic
+        for s in session.exec(
+            select(Subscription)
+            .where(Subscription.citizen_id == keep_id)
+            .where(col(Subscription.cancelled_at).is_(None))
+        )
+    }
+    for subscription in session.exec(
+        select(Subscription).where(Subscription.citizen_id == merge_id)
+    ).all():
+        if subscription.cancelled_at is None and subscription.topic in live_topics:
+            subscription.cancelled_at = now
+            audit.record(
+                session, "unsubscribed", now, conversation_id=subscription.conversation_id,
+                actor=f"merge:{actor}"[:100], citizen_id=merge_id, reason="merged duplicate",
+            )  # fmt: skip
+        subscription.citizen_id = keep_id
+    session.flush()

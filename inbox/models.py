@@ -640,3 +640,21 @@ class MailingRecipient(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     #: No live consent covered it when the mailing was written: nothing was sent.
     skipped: bool = False
+
+
+class IdentityLinkCode(SQLModel, table=True):
+    """A one-time code a citizen asked for in one chat channel to link another one
+    (``inbox/identity_links.py``). Only the code's SHA-256 is kept."""
+
+    __tablename__ = "identity_link_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    channel: str = Field(max_length=20)
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+    #: Set once: the code was used (or replaced by a newer one).
+    used_at: datetime | None = _ts()
+    #: The record that was merged by it.
+    linked_citizen_id: int | None = Field(default=None, foreign_key="citizen.id")

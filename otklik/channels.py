@@ -15,7 +15,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
 
 from core.config import Settings
-from inbox.outbox import Outbox, SendFunc
+from inbox.outbox import PLATFORM_RATES, Outbox, SendFunc
 from inbox.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -60,16 +60,21 @@ def start(app: FastAPI, runtime: Runtime, scheduler: BaseScheduler | None) -> No
         add_jobs(scheduler, runtime)
 
 
+def channel_outbox(runtime: Runtime, channel_senders: dict[str, SendFunc]) -> Outbox:
+    """The outbox of these channels, paced like the worker's (VK: ``PLATFORM_RATES``)."""
+    return Outbox(
+        runtime.factory, runtime.clock, channel_senders,
+        lease=timedelta(seconds=runtime.settings.outbox_lease), rates=PLATFORM_RATES,
+    )  # fmt: skip
+
+
 def add_jobs(scheduler: BaseScheduler, runtime: Runtime, *, with_outbox: bool = True) -> None:
     """The outbox worker for these channels (unless ``with_outbox`` is false: ``otklik worker``
     has one outbox loop for every channel) and VK monitoring, on the given scheduler."""
     settings = runtime.settings
     channel_senders = senders(settings)
     if channel_senders and with_outbox:
-        outbox = Outbox(
-            runtime.factory, runtime.clock, channel_senders,
-            lease=timedelta(seconds=settings.outbox_lease),
-        )  # fmt: skip
+        outbox = channel_outbox(runtime, channel_senders)
 
         def deliver() -> None:
             report = asyncio.run(outbox.deliver_once())

@@ -70,3 +70,10 @@ def test_outbox_job_delivers_a_vk_reply_through_the_configured_api_url(
     [params] = vk_api.calls("messages.send")
     assert params["peer_id"] == "512345678" and params["message"] == "Ответ"
     assert message.id is not None
+
+
+def test_the_serve_outbox_paces_vk_like_the_worker(runtime: Runtime) -> None:
+    """``otklik serve``'s VK and phone outbox keeps under VK's limit (docs/channels.md)."""
+    rt = with_settings(runtime, **VK)
+    outbox = channels.channel_outbox(rt, channels.senders(rt.settings))
+    assert outbox.rates["vk"] == 20.0 and "phone" not in outbox.rates

@@ -123,7 +123,7 @@ def _every_phrase() -> list[tuple[str, str]]:
         "number": "З-2026-000042", "service": "Вывоз мусора", "address": "ул. Ленина, д. 5",
         "description": "Не вывозят мусор", "phone": "+79001234567", "created": "23.11.2026",
         "status": "в работе", "title": "Ордер на земляные работы", "amount": 1500,
-        "url": "https://pay.example/",
+        "url": "https://pay.example/", "code": "ABCD-EFGH", "minutes": 10,
     }  # fmt: skip
     phrases = [
         (name, value.format(**values))

@@ -19,6 +19,7 @@ STATUS = "menu:status"
 PAY = "menu:pay"
 OPERATOR = "menu:operator"
 SUBSCRIPTIONS = "menu:subs"
+LINK = "menu:link"
 APPLY_CONFIRM = "apply:confirm"
 APPLY_CANCEL = "apply:cancel"
 SERVICE_PREFIX = "service:"
@@ -32,7 +33,8 @@ MAIN_MENU: list[list[Button]] = [
     [{"id": APPLY, "text": "Подать заявление"}],
     [{"id": STATUS, "text": "Статус заявления"}],
     [{"id": PAY, "text": "Оплатить пошлину"}],
-    [{"id": SUBSCRIPTIONS, "text": "Рассылки"}],
+    # Two in a row: VK's inline keyboards take at most six rows.
+    [{"id": SUBSCRIPTIONS, "text": "Рассылки"}, {"id": LINK, "text": "Связать аккаунты"}],
     [{"id": OPERATOR, "text": "Позвать оператора"}],
 ]
 AFTER_ANSWER: list[list[Button]] = [
@@ -135,6 +137,23 @@ RATE_REFUSED = (
 RATE_NOT_YET = (
     "Оценить обращение можно после того, как его закроют. Тогда мы пришлём вопрос об оценке."
 )
+
+#: Linking two chat channels into one citizen (``handlers/link.py``, ``inbox.identity_links``).
+LINK_CODE = (
+    "Код для связи аккаунтов: {code}. Отправьте его боту в другом мессенджере "
+    "(Telegram, ВКонтакте, MAX или чат на сайте) в течение {minutes} минут. "
+    "Тогда мы будем видеть все ваши обращения вместе. Никому не сообщайте этот код."
+)
+LINK_DONE = (
+    "Готово: аккаунты связаны. Оператор видит все ваши обращения вместе. "
+    "Новости по заявлениям приходят туда, где вы их подали."
+)
+LINK_WRONG = (
+    "Код не подошёл: он неверный, устарел или уже использован. "
+    "Попросите новый: напишите «Связать аккаунты» в другом мессенджере."
+)
+LINK_SELF = "Этот код выдан здесь же. Отправьте его боту в другом мессенджере."
+LINK_TOO_MANY = "Слишком много неверных кодов. Попробуйте снова через час."
 
 FOREIGN_HANDOFF = {
     "ru": "Здравствуйте! Мы получили ваше сообщение и передали его оператору. Он ответит здесь же.",

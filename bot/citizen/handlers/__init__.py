@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.citizen.handlers import (
     application,
     complaint,
+    link,
     mailings,
     menu,
     operator,
@@ -25,6 +26,7 @@ def build_root() -> Router:
         operator.router,
         operator.quiet,
         menu.router,
+        link.router,
         complaint.router,
         mailings.router,
         application.router,

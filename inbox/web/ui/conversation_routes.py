@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from core.bounded import DbId
 from core.clock import as_utc
 from inbox import audit, workflow
-from inbox.history import citizen_history
+from inbox.history import citizen_history, merge_citizens, root_citizen
 from inbox.models import (
     Citizen,
     Conversation,
@@ -236,6 +236,41 @@ def assign(
         workflow.assign(session, conversation, target, now, by=session.get(Operator, me.id))
 
     return _act(request, rt, conversation_id, action, "Исполнитель назначен.", version)
+
+
+@router.post("/c/{conversation_id}/merge-citizen")
+def merge_citizen(
+    request: Request,
+    rt: RuntimeDep,
+    me: OperatorDep,
+    conversation_id: DbId,
+    number: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """«Тот же житель»: the citizen of the conversation numbered ``number`` is this one's (an
+    operator recognised them: same name and address by phone and in a chat). One history from
+    then on; audited (``citizens_merged`` with the operator) by ``merge_citizens``."""
+    now = rt.clock.now()
+
+    def action(session: Session, conversation: Conversation) -> None:
+        other = session.exec(
+            select(Conversation).where(Conversation.number == number.strip().upper())
+        ).first()
+        if other is None:
+            raise workflow.WorkflowError("Обращение с таким номером не найдено.")
+        keep = root_citizen(session, conversation.citizen_id)
+        merged = root_citizen(session, other.citizen_id)
+        if keep == merged:
+            raise workflow.WorkflowError("Эти обращения уже от одного жителя.")
+        try:
+            merge_citizens(session, keep, merged, now, actor=me.login)
+        except ValueError as exc:
+            raise workflow.WorkflowError(f"Объединить нельзя: {exc}.") from exc
+        audit.record(
+            session, "citizens_merged_by_operator", now, conversation_id=conversation.id,
+            operator_id=me.id, actor=me.login, keep=keep, merged=merged, other=other.id,
+        )  # fmt: skip
+
+    return _act(request, rt, conversation_id, action, "Обращения объединены: это один житель.")
 
 
 @router.post("/c/{conversation_id}/to-bot")

@@ -1,0 +1,1 @@
+"""Test helpers shared by several suites (per-channel citizen adapters: ``channels``)."""
