@@ -49,18 +49,7 @@ async def test_greeting_shows_the_main_menu(citizen: ChatAdapter) -> None:
     assert greeting.buttons == [[(b["id"], b["text"]) for b in row] for row in texts.MAIN_MENU]
 
 
-async def test_the_platforms_own_start_button_greets(
-    citizen: ChatAdapter, request: pytest.FixtureRequest
-) -> None:
-    if citizen.channel == "max":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="gap: MAX's «Начать» arrives as a bot_started update, which "
-                "bot/max/parse.py journals as a service event and the bot does not answer; "
-                "on MAX the menu appears only once the citizen types something",
-            )
-        )
+async def test_the_platforms_own_start_button_greets(citizen: ChatAdapter) -> None:
     await citizen.start()
     [greeting] = await citizen.replies()
     assert greeting.text == texts.GREETING

@@ -418,8 +418,20 @@ async def test_group_mention_is_stored_for_operators_and_the_bot_keeps_quiet(
     assert conversation.kind == "mention" and conversation.is_public
 
 
-async def test_bot_started_opens_nothing(chat: MaxChat, runtime: Runtime) -> None:
-    assert (await chat.post(json.loads(payload("max", "bot_started.json")))).status_code == 200
+async def test_bot_started_greets_like_telegrams_start(chat: MaxChat, runtime: Runtime) -> None:
+    """«Начать» in a new dialog is the citizen's first turn (as /start on Telegram): the
+    greeting with the menu, once even if MAX delivers the update twice."""
+    update = json.loads(payload("max", "bot_started.json"))
+    assert (await chat.post(update)).status_code == 200
+    assert (await chat.post(update)).status_code == 200
+    await chat.deliver()
+    assert chat.sent_texts() == [texts.GREETING] and journal_size(runtime) == 1
+    with runtime.factory() as session:
+        assert session.exec(select(Conversation)).one().channel == "max"
+
+
+async def test_bot_added_to_a_group_opens_nothing(chat: MaxChat, runtime: Runtime) -> None:
+    assert (await chat.post(json.loads(payload("max", "bot_added.json")))).status_code == 200
     await chat.deliver()
     assert chat.api.sent() == [] and journal_size(runtime) == 1
     with runtime.factory() as session:

@@ -118,7 +118,7 @@ def test_another_bot_is_automatic(profile: AgencyProfile) -> None:
         ("group_mention_by_name.json", "mention"),
         ("channel_post.json", "own-content"),
         ("channel_comment_by_channel.json", "own-content"),
-        ("bot_started.json", "service-event"),
+        ("bot_started.json", "appeal"),
         ("bot_added.json", "service-event"),
         ("group_chatter.json", "no-mention"),
         ("other_channel_comment.json", "no-mention"),
@@ -138,6 +138,8 @@ def test_unknown_update_type_is_a_service_event_not_an_error(profile: AgencyProf
 def test_service_updates_have_stable_distinct_ids(profile: AgencyProfile) -> None:
     started = parse_max(update("bot_started.json"), profile)
     again = parse_max(copy.deepcopy(update("bot_started.json")), profile)
+    assert started.text == "/start" and started.thread_key == "max:182739461"
+    assert started.facts.extra["start_payload"] == "site"
     added = parse_max(update("bot_added.json"), profile)
     assert started.external_id == again.external_id
     assert started.external_id != added.external_id

@@ -66,7 +66,7 @@ def triage(channel: str, name: str) -> dict:
         ("max", "channel_post.json", "other", None),
         ("max", "channel_comment_by_channel.json", "other", None),
         ("max", "other_channel_comment.json", "other", None),
-        ("max", "bot_started.json", "other", None),
+        ("max", "bot_started.json", "appeal", 2),
         ("max", "bot_added.json", "other", None),
     ],
 )

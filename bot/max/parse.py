@@ -11,8 +11,10 @@ stands decides what it is (docs/max.md):
 - in a group chat (``chat_type == "chat"``) where the bot is a member, a message counts only if
   it mentions the agency (``user_mention`` markup of the bot, ``@handle``, a max.ru link, or
   one of the agency's names);
-- a post of the agency's channel is its own; ``bot_started``, ``bot_added``, ``dialog_*``,
-  ``user_added`` and other non-messages are service events.
+- ``bot_started`` (the citizen pressed «Начать» in a new dialog) is the citizen's first turn,
+  as Telegram's ``/start`` and VK's «Начать» are: the bot greets with its menu;
+- a post of the agency's channel is its own; ``bot_added``, ``dialog_*``, ``user_added`` and
+  other non-messages are service events.
 
 An Update has no id of its own: the dedupe key (``external_id``) is the message's ``mid``,
 the callback's ``callback_id``, or, for service updates, their type, chat, user and time.
@@ -62,6 +64,10 @@ def parse_max(
         return _comment_event(data, kind, profile)
     if kind in COMMENT_SERVICE_TYPES:
         return _service_event(data, kind, received_at)
+    if kind == "bot_started":
+        started = _bot_started(data, received_at)
+        if started is not None:
+            return started
     try:
         update = UpdateUnionAdapter.validate_python(data)
     except ValidationError as exc:
@@ -156,6 +162,42 @@ def _service_event(data: dict[str, Any], kind: str, received_at: datetime | None
         ),
         published_at=_date(data.get("timestamp"), received_at),
         facts=Facts(place=Place.service, extra={"update_type": kind, "chat_id": chat_id}),
+        raw=data,
+    )
+
+
+def _bot_started(data: dict[str, Any], received_at: datetime | None) -> InboundEvent | None:
+    """«Начать» pressed in a dialog: a ``/start`` turn, so the bot greets (the deep-link
+    ``payload``, if any, kept in ``extra``). Without a chat or a user it stays a service event."""
+    user = data.get("user")
+    chat_id = data.get("chat_id")
+    if not isinstance(user, dict) or not isinstance(chat_id, int) or isinstance(chat_id, bool):
+        return None
+    user_id = user.get("user_id")
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or user.get("is_bot"):
+        return None
+    name = " ".join(str(user.get(k) or "") for k in ("first_name", "last_name")).strip()
+    start_payload = data.get("payload")
+    return InboundEvent(
+        channel=Channel.max,
+        external_id=f"bot_started:{chat_id}:{user_id}:{data.get('timestamp')}"[:255],
+        thread_key=f"max:{chat_id}",
+        author=Author(
+            external_id=str(user_id),
+            display_name=name[:200] or None,
+            username=str(user["username"])[:200] if user.get("username") else None,
+        ),
+        text="/start",
+        published_at=_date(data.get("timestamp"), received_at),
+        facts=Facts(
+            place=Place.private,
+            extra={
+                "update_type": "bot_started",
+                "chat_type": "dialog",
+                "start_payload": str(start_payload)[:128] if start_payload else None,
+            },
+        ),
+        reply_target={"chat_id": chat_id},
         raw=data,
     )
 
