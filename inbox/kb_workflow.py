@@ -19,8 +19,10 @@ the shipped entries to the overrides: clean merges are published, conflicts beco
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -138,23 +140,43 @@ def diff_versions(
 
 
 class DatabaseOverlay:
-    """``knowledge_base.store.Overlay`` over ``kb_revision``: the published versions."""
+    """``knowledge_base.store.Overlay`` over ``kb_revision``: the published versions.
 
-    def __init__(self, factory: Any) -> None:
+    Its key is a stamp file's modification time, not a query: the provider checks it before
+    answering, and on SQLite every transaction takes the write lock. Whatever publishes calls
+    ``changed()`` after its commit (``published``); processes sharing the data directory see
+    the new stamp within a second.
+    """
+
+    def __init__(self, factory: Any, stamp: Path | None = None) -> None:
         self._factory = factory
+        self.stamp = stamp
 
     def key(self) -> object:
-        with self._factory() as session:
-            row = session.exec(
-                select(func.count(), func.max(KBRevision.id)).where(
-                    KBRevision.status == "published"
-                )
-            ).one()
-            return tuple(row)
+        if self.stamp is None:
+            return None
+        try:
+            return self.stamp.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def entries(self) -> list[dict[str, Any]]:
+        if self.stamp is not None and not self.stamp.exists():
+            return []  # nothing was ever published: no need to ask the database
         with self._factory() as session:
             return published_items(session)
+
+    def changed(self) -> None:
+        if self.stamp is not None:
+            self.stamp.parent.mkdir(parents=True, exist_ok=True)
+            self.stamp.write_text(str(time.time_ns()), encoding="utf-8")
+
+
+def published(provider: KnowledgeBaseProvider) -> None:
+    """After a commit that published something: every process answers with it from now on."""
+    if isinstance(provider.overlay, DatabaseOverlay):
+        provider.overlay.changed()
+    provider.reload()
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -382,15 +404,18 @@ def merge_shipped(
                 author=MERGE_ACTOR,
                 created_at=now,
                 origin="merge",
-                conflicts={
-                    c.field: {"base": c.base, "ours": c.ours, "theirs": c.theirs}
-                    for c in result.conflicts
-                }
-                or {"*": {"base": None, "ours": None, "theirs": None}},
-            )  # fmt: skip
+                conflicts=_conflicts(result),
+            )
         )
     session.flush()
     return report
+
+
+def _conflicts(result: EntryMerge) -> dict[str, Any]:
+    found = {
+        c.field: {"base": c.base, "ours": c.ours, "theirs": c.theirs} for c in result.conflicts
+    }
+    return found or {"*": {"base": None, "ours": None, "theirs": None}}  # removed when shipped
 
 
 def _latest_overrides(session: Session) -> list[KBRevision]:

@@ -74,5 +74,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     retry_policy = RetryPolicy.from_settings(settings)
     inbox = Inbox(factory, rules, profile, moderation, clock, retry_policy=retry_policy)
     # loaded on first use; the published overrides of the database laid over the files
-    kb = KnowledgeBaseProvider(settings.effective_kb_dir, overlay=DatabaseOverlay(factory))
+    kb = KnowledgeBaseProvider(
+        settings.effective_kb_dir,
+        overlay=DatabaseOverlay(factory, settings.data_dir / "kb-published.stamp"),
+    )
     return Runtime(settings, engine, factory, clock, inbox, kb)

@@ -250,6 +250,19 @@ class KnowledgeBaseProvider:
             self._overlay_checked = now
         return files, self._overlay_key
 
+    def _overlay_items(self) -> list[dict[str, Any]]:
+        """The published overrides; on a database error the previous index stays in use (or,
+        on the very first build, the files alone are answered from)."""
+        if self.overlay is None:
+            return []
+        try:
+            return self.overlay.entries()
+        except Exception as exc:
+            if self._kb is not None:
+                raise KBLoadError(f"overrides not read: {exc}") from exc
+            log.exception("knowledge base: overrides not read; the files alone are used")
+            return []
+
     def reload(self) -> KnowledgeBase:
         """Build the index now from the files and use it from the next ``get`` on.
 
@@ -265,7 +278,7 @@ class KnowledgeBaseProvider:
         directory = self.entries_dir
         self._overlay_checked = 0.0  # read the overlay's key now
         taken = self._state()
-        items = self.overlay.entries() if self.overlay is not None else []
+        items = self._overlay_items()
         if items:
             kb = KnowledgeBase(
                 overlaid(load_entries(directory), items),
