@@ -251,6 +251,42 @@ def save_draft(
     return revision
 
 
+@dataclass
+class SheetDrafts:
+    """What a spreadsheet import made: drafts of new and changed entries; the rest is as is."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    #: In the knowledge base but not in the sheet: left alone (a draft never deletes).
+    missing: list[str] = field(default_factory=list)
+
+
+def import_drafts(
+    session: Session,
+    provider: KnowledgeBaseProvider,
+    me: Operator,
+    entries: list[KBEntry],
+    now: datetime,
+) -> SheetDrafts:
+    """A draft (origin ``sheet``) of each entry of the sheet that differs from what the bot
+    answers now; published only after review, like a draft written in the form."""
+    _require_editor(me)
+    result = SheetDrafts()
+    files = shipped(provider)
+    live = {item["id"]: item for item in published_items(session)}
+    current = {**{k: entry_data(v) for k, v in files.items()}, **live}
+    for entry in entries:
+        data = entry_data(entry)
+        before = current.get(entry.id)
+        if before is not None and content_hash(before) == content_hash(data):
+            continue
+        save_draft(session, provider, me, data, now, origin="sheet")
+        (result.changed if before is not None else result.added).append(entry.id)
+    listed = {entry.id for entry in entries}
+    result.missing = [entry_id for entry_id in current if entry_id not in listed]
+    return result
+
+
 def _draft(session: Session, revision_id: int) -> KBRevision:
     row = session.get(KBRevision, revision_id)
     if row is None:
