@@ -275,3 +275,45 @@ def test_merge_entry_field_rules() -> None:
     assert result.merged["short_answer"] == "S2" and result.taken == ["full_answer"]
     gone = merge_entry(base, ours, None)
     assert gone.removed and not gone.clean
+
+
+def test_cli_merge_history_and_diff(
+    rt: Runtime,
+    people: dict[str, Operator],
+    clock: FrozenClock,
+    kb_dir: Path,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from core.config import get_settings
+    from otklik.cli import app
+
+    data = _first(rt)
+    entry_id = str(data["id"])
+    _publish(rt, people, clock, {**data, "short_answer": SIMPLE})
+    for name, value in (("DATABASE_URL", db_url), ("DATA_DIR", str(tmp_path)),
+                        ("KB_DIR", str(kb_dir))):  # fmt: skip
+        monkeypatch.setenv(f"OTKLIK_{name}", value)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        clean = runner.invoke(app, ["kb", "merge"])
+        assert clean.exit_code == 0 and "conflicts: 0" in clean.output, clean.output
+        _upgrade(kb_dir, entry_id, short_answer="Поставка: пишите в чат.")
+        dry = runner.invoke(app, ["kb", "merge", "--dry-run"])
+        assert dry.exit_code == 1 and f"CONFLICT {entry_id}.short_answer" in dry.output
+        with rt.factory() as session:
+            assert drafts(session) == []  # a dry run changes nothing
+        conflict = runner.invoke(app, ["kb", "merge"])
+        assert conflict.exit_code == 1 and "theirs: 'Поставка: пишите в чат.'" in conflict.output
+        shown = runner.invoke(app, ["kb", "history", entry_id])
+        assert "published v1   by editor" in shown.output and "conflict" in shown.output
+        diff = runner.invoke(app, ["kb", "diff", entry_id, "0", "1"])
+        assert diff.exit_code == 0 and f"+short_answer: {SIMPLE}" in diff.output
+        missing = runner.invoke(app, ["kb", "diff", entry_id, "1", "5"])
+        assert missing.exit_code == 2 and "нет версии 5" in missing.output
+    finally:
+        get_settings.cache_clear()
