@@ -53,6 +53,10 @@ SEED_DIR = ENTRIES_DIR
 Fingerprint = tuple[str, tuple[tuple[str, int, int, int], ...]]
 
 
+class OverlayError(KBLoadError):
+    """The overrides could not be read (the database is away): tried again on the next use."""
+
+
 class Overlay(Protocol):
     """The agency's published entries kept apart from the files (the database)."""
 
@@ -227,10 +231,11 @@ class KnowledgeBaseProvider:
                 return self._kb  # another thread has just built it
             try:
                 return self._build()
-            except (KBLoadError, DataFileError):
+            except (KBLoadError, DataFileError) as exc:
                 if self._kb is None:
                     raise
-                self._failed = current
+                # Files that fail wait for a change; the database is asked again next time.
+                self._failed = None if isinstance(exc, OverlayError) else current
                 log.exception("knowledge base not reloaded; the previous one stays in use")
                 return self._kb
         finally:
@@ -259,7 +264,7 @@ class KnowledgeBaseProvider:
             return self.overlay.entries()
         except Exception as exc:
             if self._kb is not None:
-                raise KBLoadError(f"overrides not read: {exc}") from exc
+                raise OverlayError(f"overrides not read: {exc}") from exc
             log.exception("knowledge base: overrides not read; the files alone are used")
             return []
 

@@ -317,3 +317,42 @@ def test_cli_merge_history_and_diff(
         assert missing.exit_code == 2 and "нет версии 5" in missing.output
     finally:
         get_settings.cache_clear()
+
+
+def test_overlay_replaces_adds_and_survives_a_database_blip() -> None:
+    from knowledge_base.search import KnowledgeBase
+    from knowledge_base.store import KnowledgeBaseProvider
+
+    class Flaky:
+        def __init__(self) -> None:
+            self.items: list[dict[str, object]] = []
+            self.version = 0
+            self.broken = False
+
+        def key(self) -> object:
+            return self.version
+
+        def entries(self) -> list[dict[str, object]]:
+            if self.broken:
+                raise OSError("database is away")
+            return self.items
+
+    overlay = Flaky()
+    provider = KnowledgeBaseProvider(
+        Path("/nonexistent-kb-dir"), overlay=overlay, overlay_poll=0.0,
+        loader=lambda d: KnowledgeBase.load(d),
+    )  # fmt: skip
+    first = provider.get()
+    shipped_one = first.entries[0].model_dump(mode="json")
+    new = {**shipped_one, "id": "agency-own", "question": "Где справка о составе семьи?"}
+    overlay.items = [{**shipped_one, "short_answer": SIMPLE}, new, {"id": "broken"}]
+    overlay.version = 1
+    kb = provider.get()
+    assert kb.by_id[str(shipped_one["id"])].short_answer == SIMPLE
+    assert "agency-own" in kb.by_id and "broken" not in kb.by_id
+    assert len(kb.entries) == len(first.entries) + 1
+    overlay.broken, overlay.version = True, 2
+    assert provider.get() is kb  # the previous index stays in use
+    overlay.broken = False
+    overlay.items = overlay.items[:1]
+    assert "agency-own" not in provider.get().by_id  # asked again, not stuck on the error
