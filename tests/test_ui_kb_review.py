@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from sqlmodel import select
 
 from core.clock import FrozenClock
 from core.config import Settings
-from inbox.models import KBRevision
+from inbox.models import KBRevision, Operator
 from inbox.runtime import Runtime, build_runtime
+from knowledge_base.store import SEED_DIR
 from otklik.demo import load_demo
 from otklik.web import create_app
 from tests.test_kb_reload import chat
@@ -129,3 +131,34 @@ def test_returned_with_a_comment_and_odd_input_is_refused_cleanly(app: object, r
         assert "уже проверен" in again.text
         no_csrf = boss.post(f"/ui/kb/review/{draft}/approve", data={})
         assert no_csrf.status_code in (400, 403)
+
+
+def test_a_merge_conflict_waits_in_the_review_queue_until_resolved(
+    app: object, rt: Runtime, tmp_path: Path
+) -> None:
+    from inbox.kb_workflow import approve, merge_shipped, published, save_draft
+    from tests.test_kb_workflow import _upgrade
+
+    rt.kb.kb_dir = tmp_path / "kb"  # the files an upgrade replaces
+    shutil.copytree(SEED_DIR, rt.kb.kb_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    with rt.factory() as session:
+        admin, boss = (session.exec(select(Operator).where(Operator.login == name)).one()
+                       for name in ("admin", "svetlana"))  # fmt: skip
+        data = rt.kb.get().by_id[ENTRY].model_dump(mode="json")
+        mine = save_draft(session, rt.kb, admin, {**data, "short_answer": "Звоните нам."},
+                          rt.clock.now())  # fmt: skip
+        approve(session, boss, mine.id or 0, rt.clock.now(), None)
+        session.commit()
+    _upgrade(rt.kb.kb_dir, ENTRY, short_answer="Поставка: пишите в чат.")
+    with rt.factory() as session:
+        assert merge_shipped(session, rt.kb, rt.clock.now()).conflicts
+        session.commit()
+    published(rt.kb)
+    assert rt.kb.get().by_id[ENTRY].short_answer == "Звоните нам."  # ours until resolved
+    with _client(app) as boss_client:
+        login(boss_client, "svetlana", "supervisor-demo")
+        queue = boss_client.get("/ui/kb/review").text
+        assert "конфликт с новой поставкой" in queue and "Поставка: пишите в чат." in queue
+        assert "/approve" not in queue  # a conflict is resolved by writing a draft
+        page = boss_client.get(f"/ui/kb/draft/{ENTRY}").text
+        assert "Новая поставка изменила те же поля" in page
