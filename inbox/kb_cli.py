@@ -52,3 +52,86 @@ def kb_gaps(
         typer.echo(f"{number}. {gap.count} × [{', '.join(gap.keywords)}]  nearest: {near}")
         for example in gap.examples[:3]:
             typer.echo(f"     «{example}»")
+
+
+@kb_app.command("history")
+def kb_history(entry_id: Annotated[str, typer.Argument(help="The entry's id.")]) -> None:
+    """Every version of an entry the agency wrote: status, version, author, approver, times."""
+    from core.config import get_settings
+    from inbox.kb_workflow import history
+    from inbox.runtime import build_runtime
+
+    rt = build_runtime(get_settings())
+    try:
+        with rt.factory() as session:
+            rows = history(session, entry_id)
+    finally:
+        rt.dispose()
+    if not rows:
+        typer.echo(f"{entry_id}: no versions of the agency (the shipped entry is answered)")
+        return
+    for row in rows:
+        version = f"v{row.version}" if row.version else "-"
+        reviewed = (
+            f" reviewed by {row.reviewer} {row.reviewed_at:%Y-%m-%d %H:%M}"
+            if (row.reviewer and row.reviewed_at)
+            else ""
+        )
+        comment = f"  «{row.comment}»" if row.comment else ""
+        typer.echo(
+            f"#{row.id} {row.status:<9} {version:<4} by {row.author} "
+            f"{row.created_at:%Y-%m-%d %H:%M} ({row.origin}){reviewed}{comment}"
+        )
+
+
+@kb_app.command("diff")
+def kb_diff(
+    entry_id: Annotated[str, typer.Argument(help="The entry's id.")],
+    old: Annotated[int, typer.Argument(min=0, max=1_000_000, help="Version (0: as shipped).")],
+    new: Annotated[int, typer.Argument(min=0, max=1_000_000, help="Version to compare.")],
+) -> None:
+    """A unified diff of two published versions of an entry (0 is the entry as shipped)."""
+    from core.config import get_settings
+    from inbox.kb_workflow import WorkflowError, diff_versions
+    from inbox.runtime import build_runtime
+
+    rt = build_runtime(get_settings())
+    try:
+        with rt.factory() as session:
+            text = diff_versions(session, rt.kb, entry_id, old, new)
+    except WorkflowError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    finally:
+        rt.dispose()
+    typer.echo(text or "(no difference)", nl=not text)
+
+
+@kb_app.command("merge")
+def kb_merge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report only; change nothing.")
+    ] = False,
+) -> None:
+    """Three-way merge of the agency's published entries with the shipped ones after an upgrade.
+
+    Fields changed only in the shipped entry are taken and published; fields both changed
+    are conflicts, reported here and kept for a person in the UI («База знаний» → «Проверка»).
+    Exit code 0: no conflicts; 1: conflicts to resolve.
+    """
+    from core.config import get_settings
+    from inbox.kb_workflow import merge_shipped, published
+    from inbox.runtime import build_runtime
+
+    rt = build_runtime(get_settings())
+    try:
+        with rt.factory() as session:
+            report = merge_shipped(session, rt.kb, rt.clock.now(), dry_run=dry_run)
+            session.commit()
+        if report.merged and not dry_run:
+            published(rt.kb)
+    finally:
+        rt.dispose()
+    typer.echo(report.text())
+    if report.conflicts:
+        raise typer.Exit(1)

@@ -658,3 +658,40 @@ class IdentityLinkCode(SQLModel, table=True):
     used_at: datetime | None = _ts()
     #: The record that was merged by it.
     linked_citizen_id: int | None = Field(default=None, foreign_key="citizen.id")
+
+
+class KBRevision(SQLModel, table=True):
+    """One version of one KB entry written by the agency (an override of a shipped entry, or
+    an entry of its own), kept apart from the shipped files: see inbox/kb_workflow.py.
+
+    ``status``: ``draft`` (waiting for review), ``returned`` (sent back with ``comment``),
+    ``published`` (the bot answers with the newest published row of an entry), ``discarded``
+    (a later draft replaced it) or ``conflict`` (``otklik kb merge`` could not merge it; the
+    fields in ``conflicts`` wait for a person). Published rows are never changed again, so every
+    published version stays and can be compared with any other.
+    """
+
+    __tablename__ = "kb_revision"
+    __table_args__ = (sa.Index("ix_kb_revision_entry", "entry_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: str = Field(max_length=200)
+    status: str = Field(default="draft", max_length=20, index=True)
+    #: The entry's fields (KBEntry without the private ones).
+    data: dict[str, Any] = _json()
+    #: The shipped entry this one was based on and its content hash (None: the agency's own).
+    base_data: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    base_hash: str | None = Field(default=None, max_length=64)
+    #: Published versions of an entry are 1, 2, 3...; None until published.
+    version: int | None = None
+    author_id: int | None = Field(default=None, foreign_key="operator.id")
+    author: str = Field(max_length=100)
+    created_at: datetime = _ts(nullable=False)
+    reviewer_id: int | None = Field(default=None, foreign_key="operator.id")
+    reviewer: str | None = Field(default=None, max_length=100)
+    reviewed_at: datetime | None = _ts()
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    #: Where the draft came from: ``ui``, ``sheet`` (spreadsheet import) or ``merge``.
+    origin: str = Field(default="ui", max_length=20)
+    #: ``otklik kb merge``: {field: {"base": ..., "ours": ..., "theirs": ...}} left to a person.
+    conflicts: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)

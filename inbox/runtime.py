@@ -13,6 +13,7 @@ from core.config import Settings
 from inbox.db import make_engine, session_factory
 from inbox.ingest import Inbox
 from inbox.journal_failures import RetryPolicy
+from inbox.kb_workflow import DatabaseOverlay
 from inbox.secret_key import with_secret_key
 from knowledge_base.store import KnowledgeBaseProvider
 from rules.engine import ResponseRules
@@ -72,5 +73,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     retry_policy = RetryPolicy.from_settings(settings)
     inbox = Inbox(factory, rules, profile, moderation, clock, retry_policy=retry_policy)
-    kb = KnowledgeBaseProvider(settings.effective_kb_dir)  # loaded on first use
+    # loaded on first use; the published overrides of the database laid over the files
+    kb = KnowledgeBaseProvider(
+        settings.effective_kb_dir,
+        overlay=DatabaseOverlay(factory, settings.data_dir / "kb-published.stamp"),
+    )
     return Runtime(settings, engine, factory, clock, inbox, kb)

@@ -17,6 +17,13 @@ swapped in at once. So an edit made by this process (which reloads eagerly, see
 ``reload``), by another server process sharing the directory, or by hand, is what the bot
 answers with from the next message on. A file that does not load is logged and the previous
 index stays in use until the files change again.
+
+**Overrides.** The agency's reviewed versions of entries (drafts, review and publishing: see
+inbox/kb_workflow.py) live in the database, apart from the files. The provider is given an
+``Overlay``: a cheap ``key()`` (checked at most every ``overlay_poll`` seconds) and the
+published ``entries()``, which replace the entries of the same id (or add new ones) in the
+index. So a shipped file's upgrade reaches every entry the agency did not override, and
+``otklik kb merge`` brings it to the ones it did.
 """
 
 from __future__ import annotations
@@ -25,14 +32,16 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 from knowledge_base.datafile import DataFileError
-from knowledge_base.entries import ENTRIES_DIR, KBLoadError
-from knowledge_base.search import KnowledgeBase
+from knowledge_base.entries import ENTRIES_DIR, KBEntry, KBLoadError, load_entries
+from knowledge_base.search import KnowledgeBase, load_search_config, load_synonym_groups
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,39 @@ SEED_DIR = ENTRIES_DIR
 #: (directory, ((file name, inode, size, mtime in ns), ...)): changes whenever a file does
 #: (the inode too: edits replace the file, which shows even where timestamps are coarse).
 Fingerprint = tuple[str, tuple[tuple[str, int, int, int], ...]]
+
+
+class OverlayError(KBLoadError):
+    """The overrides could not be read (the database is away): tried again on the next use."""
+
+
+class Overlay(Protocol):
+    """The agency's published entries kept apart from the files (the database)."""
+
+    def key(self) -> object:
+        """Changes whenever ``entries`` would (cheap: checked before answering)."""
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The fields of each published entry (one per id)."""
+
+
+def overlaid(base: list[KBEntry], items: list[dict[str, Any]]) -> list[KBEntry]:
+    """``base`` with each entry of ``items`` in place of the one of the same id (or added at
+    the end). An item that does not validate is logged and skipped: the base entry stays."""
+    entries = list(base)
+    position = {entry.id: index for index, entry in enumerate(entries)}
+    for item in items:
+        try:
+            entry = KBEntry.model_validate(item)
+        except ValueError:
+            log.exception("knowledge base: override %r skipped", item.get("id"))
+            continue
+        if entry.id in position:
+            entries[position[entry.id]] = entry
+        else:
+            position[entry.id] = len(entries)
+            entries.append(entry)
+    return entries
 
 
 def _yaml_names(directory: Path) -> list[str]:
@@ -140,13 +182,19 @@ class KnowledgeBaseProvider:
         *,
         loader: Callable[[Path], KnowledgeBase] = KnowledgeBase.load,
         fixed: KnowledgeBase | None = None,
+        overlay: Overlay | None = None,
+        overlay_poll: float = 1.0,
     ) -> None:
         self.kb_dir = kb_dir
         self._loader = loader
+        self.overlay = overlay
+        self._overlay_poll = overlay_poll
+        self._overlay_checked = 0.0
+        self._overlay_key: object = None
         self._kb = fixed
-        self._built_from: Fingerprint | None = None
+        self._built_from: Any = None
         #: The fingerprint of files that failed to load (not retried until they change).
-        self._failed: Fingerprint | None = None
+        self._failed: Any = None
         self.generation = 0 if fixed is None else 1
         self._build_lock = threading.Lock()
         self._edit_lock = threading.RLock()
@@ -170,7 +218,7 @@ class KnowledgeBaseProvider:
         kb = self._kb
         if self.kb_dir is None and kb is not None:
             return kb
-        current = fingerprint(self.entries_dir)
+        current = self._state()
         if kb is not None:
             if current in (self._built_from, self._failed):
                 return kb
@@ -179,18 +227,46 @@ class KnowledgeBaseProvider:
         else:
             self._build_lock.acquire()
         try:
-            if self._kb is not None and fingerprint(self.entries_dir) == self._built_from:
+            if self._kb is not None and self._state() == self._built_from:
                 return self._kb  # another thread has just built it
             try:
                 return self._build()
-            except (KBLoadError, DataFileError):
+            except (KBLoadError, DataFileError) as exc:
                 if self._kb is None:
                     raise
-                self._failed = current
+                # Files that fail wait for a change; the database is asked again next time.
+                self._failed = None if isinstance(exc, OverlayError) else current
                 log.exception("knowledge base not reloaded; the previous one stays in use")
                 return self._kb
         finally:
             self._build_lock.release()
+
+    def _state(self) -> Any:
+        """The directory's fingerprint, with the overlay's key when there is an overlay."""
+        files = fingerprint(self.entries_dir)
+        if self.overlay is None:
+            return files
+        now = time.monotonic()
+        if now - self._overlay_checked >= self._overlay_poll:
+            try:
+                self._overlay_key = self.overlay.key()
+            except Exception:  # the database is away: keep answering with what we have
+                log.exception("knowledge base: overrides not checked")
+            self._overlay_checked = now
+        return files, self._overlay_key
+
+    def _overlay_items(self) -> list[dict[str, Any]]:
+        """The published overrides; on a database error the previous index stays in use (or,
+        on the very first build, the files alone are answered from)."""
+        if self.overlay is None:
+            return []
+        try:
+            return self.overlay.entries()
+        except Exception as exc:
+            if self._kb is not None:
+                raise OverlayError(f"overrides not read: {exc}") from exc
+            log.exception("knowledge base: overrides not read; the files alone are used")
+            return []
 
     def reload(self) -> KnowledgeBase:
         """Build the index now from the files and use it from the next ``get`` on.
@@ -205,8 +281,17 @@ class KnowledgeBaseProvider:
         """Build from the files (the build lock is held). The fingerprint is taken first: a
         file changed during the build makes the next ``get`` build once more."""
         directory = self.entries_dir
-        taken = fingerprint(directory)
-        kb = self._loader(directory)
+        self._overlay_checked = 0.0  # read the overlay's key now
+        taken = self._state()
+        items = self._overlay_items()
+        if items:
+            kb = KnowledgeBase(
+                overlaid(load_entries(directory), items),
+                config=load_search_config(),
+                synonym_groups=load_synonym_groups(),
+            )
+        else:
+            kb = self._loader(directory)
         self._kb, self._built_from, self._failed = kb, taken, None
         self.generation += 1
         log.info("knowledge base loaded from %s (generation %d)", directory, self.generation)

@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from core.config import Settings
 from inbox.auth import hash_password
 from inbox.db import session_scope
-from inbox.models import AuditEvent, Operator, Role
+from inbox.kb_workflow import approve, published
+from inbox.models import AuditEvent, KBRevision, Operator, Role
 from inbox.runtime import Runtime, build_runtime
 from knowledge_base.entries import KBEntry, load_entries
 from knowledge_base.spreadsheet import (
@@ -286,7 +287,18 @@ def test_admin_downloads_the_sheet_and_uploads_it_back_with_errors_then_fixed(
         "/ui/admin/kb-import", data={"csrf_token": token},
         files={"sheet": ("правки.csv", csv_bytes([*rows, a_row()]), "text/csv")},
     )  # fmt: skip
-    assert done.status_code == 200 and "добавлено 1, изменено 0, удалено 0" in done.text
+    # The import makes drafts (issue #13): published after another person's review.
+    assert done.status_code == 200 and "черновиков новых записей 1, изменённых 0" in done.text
+    assert "test-entry" not in rt.kb.get().by_id
+    with rt.factory() as session:
+        draft = session.exec(select(KBRevision).where(KBRevision.origin == "sheet")).one()
+        assert (draft.entry_id, draft.status, draft.author) == ("test-entry", "draft", "boss")
+        reviewer = Operator(login="head", display_name="head", role=Role.supervisor.value)
+        session.add(reviewer)
+        session.flush()
+        approve(session, reviewer, draft.id, rt.clock.now(), None)
+        session.commit()
+    published(rt.kb)
     assert "test-entry" in rt.kb.get().by_id  # the bot answers with it from the next message
     with rt.factory() as session:
         kinds = [e.kind for e in session.exec(select(AuditEvent))]

@@ -38,6 +38,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
         gaps_routes,
         inbox_routes,
         journal_routes,
+        kb_review_routes,
         mailing_routes,
     )
     from inbox.web.ui.templating import render
@@ -56,6 +57,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     for module in (
         auth_routes, inbox_routes, conversation_routes, dashboard_routes, admin_routes,
         journal_routes, application_routes, gaps_routes, complaint_routes, mailing_routes,
+        kb_review_routes,
     ):  # fmt: skip
         app.include_router(module.router, prefix="/ui")
     app.include_router(dashboard_routes.public_router)

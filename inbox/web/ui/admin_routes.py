@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from core.bounded import DbId
 from inbox import audit, operators, throttle
 from inbox.demo_accounts import demo_passwords_in_use
+from inbox.kb_workflow import SheetDrafts, WorkflowError, import_drafts
 from inbox.models import Operator, Role
 from inbox.runtime import Runtime
 from inbox.web.deps import RuntimeDep
@@ -32,7 +33,6 @@ from knowledge_base.entries import KBEntry, KBLoadError, load_entries
 from knowledge_base.readability import ReadabilityBar, check_text
 from knowledge_base.spreadsheet import (
     SpreadsheetError,
-    import_entries,
     read_sheet,
     sheet_kind,
     write_csv,
@@ -375,8 +375,8 @@ def _attachment(name: str) -> dict[str, str]:
 async def kb_import(
     request: Request, rt: RuntimeDep, me: AdminDep, sheet: Annotated[UploadFile, File()]
 ) -> Response:
-    """Replace the agency's entries with the uploaded sheet, after every row is checked; the
-    errors, each with its row and column, are shown instead when there are any."""
+    """Drafts of the entries the uploaded sheet adds or changes, after every row is checked;
+    the errors, each with its row and column, are shown instead when there are any."""
     data = await sheet.read(MAX_SHEET_BYTES + 1)
     try:
         if len(data) > MAX_SHEET_BYTES:
@@ -394,16 +394,25 @@ async def kb_import(
         return _redirect("/ui/admin/kb")
 
     try:
-        changes = await asyncio.to_thread(import_entries, rt.kb, entries)
-    except (KBLoadError, DataFileError) as exc:
+        made = await asyncio.to_thread(_sheet_drafts, rt, me, entries)
+    except (KBLoadError, DataFileError, WorkflowError) as exc:
         flash(request, f"Не загружено: {exc}", "error")
         return _redirect("/ui/admin/kb")
-    _audit(rt, me, "kb_imported", file=sheet.filename, added=len(changes.added),
-           changed=len(changes.changed), removed=len(changes.removed))  # fmt: skip
-    flash(request, f"Таблица загружена: добавлено {len(changes.added)}, изменено "
-                   f"{len(changes.changed)}, удалено {len(changes.removed)}. Бот уже отвечает "
-                   "по новым записям.")  # fmt: skip
+    _audit(rt, me, "kb_imported", file=sheet.filename, added=len(made.added),
+           changed=len(made.changed), missing=len(made.missing))  # fmt: skip
+    flash(request, f"Таблица загружена: черновиков новых записей {len(made.added)}, изменённых "
+                   f"{len(made.changed)}. Бот ответит по ним, когда их проверит и опубликует "
+                   "другой сотрудник (раздел «Проверка базы»). Записи, которых нет в таблице "
+                   f"({len(made.missing)}), не удалены.")  # fmt: skip
     return _redirect("/ui/admin/kb")
+
+
+def _sheet_drafts(rt: Runtime, me: Operator, entries: list[KBEntry]) -> SheetDrafts:
+    """Spreadsheet rows become drafts (inbox/kb_workflow.py), never published at once."""
+    with rt.factory() as session:
+        made = import_drafts(session, rt.kb, me, entries, rt.clock.now())
+        session.commit()
+    return made
 
 
 MAX_SHEET_BYTES = 5_000_000

@@ -1,0 +1,189 @@
+"""KB authoring in the UI: write a draft, review it (four eyes), versions and their diff.
+
+Supervisors and administrators write and review; an author never approves their own draft
+(inbox/kb_workflow.py enforces it, whatever the form says). Publishing announces the new
+version to every process, so the bot answers with it from the next message on.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from core.bounded import DbId
+from inbox import audit
+from inbox.kb_workflow import (
+    FIELD_TITLES,
+    WorkflowError,
+    approve,
+    current_data,
+    diff_versions,
+    drafts,
+    history,
+    latest_published,
+    open_revision,
+    published,
+    readability_failures,
+    return_draft,
+    save_draft,
+    shipped,
+)
+from inbox.models import KBRevision, Operator
+from inbox.runtime import Runtime
+from inbox.web.deps import RuntimeDep
+from inbox.web.ui.resources import readability_bar
+from inbox.web.ui.security import SupervisorDep, verify_csrf
+from inbox.web.ui.templating import flash, render
+from knowledge_base.merge import entry_data, unified_diff
+
+router = APIRouter(dependencies=[Depends(verify_csrf)])
+
+MAX_TEXT = 20_000
+
+
+def _redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _audit(rt: Runtime, me: Operator, kind: str, **data: Any) -> None:
+    with rt.factory() as session:
+        audit.record(session, kind, rt.clock.now(), operator_id=me.id, actor=me.login, **data)
+        session.commit()
+
+
+@router.get("/kb/review")
+def review_page(request: Request, rt: RuntimeDep, me: SupervisorDep) -> Response:
+    """The open drafts and conflicts, each with its diff against what the bot answers now."""
+    bar = readability_bar(request)
+    rows: list[dict[str, Any]] = []
+    with rt.factory() as session:
+        files = shipped(rt.kb)
+        for row in drafts(session):
+            live = latest_published(session, row.entry_id)
+            now_data = dict(live.data) if live else (
+                entry_data(files[row.entry_id]) if row.entry_id in files else None
+            )  # fmt: skip
+            rows.append({
+                "row": row,
+                "diff": unified_diff(now_data, dict(row.data), "сейчас", "черновик"),
+                "failures": readability_failures(row.data, bar),
+                "mine": row.author_id == me.id,
+            })  # fmt: skip
+    return render(request, "kb_review.html", me, section="kb_review", rows=rows)
+
+
+@router.get("/kb/draft/{entry_id}")
+def draft_page(request: Request, rt: RuntimeDep, me: SupervisorDep, entry_id: str) -> Response:
+    with rt.factory() as session:
+        data = current_data(session, rt.kb, entry_id)
+        open_row = open_revision(session, entry_id)
+    if data is None:
+        raise HTTPException(404, detail="Нет такой записи базы знаний.")
+    return render(
+        request, "kb_draft.html", me, section="kb_review", data=data, entry_id=entry_id,
+        open_row=open_row, titles=FIELD_TITLES,
+    )  # fmt: skip
+
+
+@router.post("/kb/draft/{entry_id}")
+def draft_save(
+    request: Request,
+    rt: RuntimeDep,
+    me: SupervisorDep,
+    entry_id: str,
+    question: Annotated[str, Form(max_length=MAX_TEXT)],
+    short_answer: Annotated[str, Form(max_length=MAX_TEXT)],
+    full_answer: Annotated[str, Form(max_length=MAX_TEXT)],
+    cannot_because: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
+    available_when: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
+) -> Response:
+    """Save the texts as a draft of ``entry_id`` (the other fields stay as they are)."""
+    with rt.factory() as session:
+        data = current_data(session, rt.kb, entry_id)
+        if data is None:
+            raise HTTPException(404, detail="Нет такой записи базы знаний.")
+        data.update(
+            question=question, short_answer=short_answer, full_answer=full_answer,
+            cannot_because=(cannot_because or "").strip() or None,
+            available_when=(available_when or "").strip() or None,
+        )  # fmt: skip
+        try:
+            row = save_draft(session, rt.kb, me, data, rt.clock.now())
+        except WorkflowError as exc:
+            flash(request, f"Не сохранено: {exc}", "error")
+            return _redirect(f"/ui/kb/draft/{entry_id}")
+        session.commit()
+        row_id = row.id
+    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id)
+    flash(request, f"Черновик записи «{entry_id}» сохранён. Бот ответит новым текстом, когда "
+                   "его проверит и опубликует другой сотрудник.")  # fmt: skip
+    return _redirect("/ui/kb/review")
+
+
+@router.post("/kb/review/{revision_id}/approve")
+def review_approve(
+    request: Request, rt: RuntimeDep, me: SupervisorDep, revision_id: DbId
+) -> Response:
+    with rt.factory() as session:
+        try:
+            row = approve(session, me, revision_id, rt.clock.now(), readability_bar(request))
+        except WorkflowError as exc:
+            flash(request, f"Не опубликовано: {exc}", "error")
+            return _redirect("/ui/kb/review")
+        session.commit()
+        entry_id, version = row.entry_id, row.version
+    published(rt.kb)
+    _audit(rt, me, "kb_published", entry=entry_id, revision=revision_id, version=version)
+    flash(request, f"Запись «{entry_id}» опубликована (версия {version}). Бот уже отвечает "
+                   "новым текстом.")  # fmt: skip
+    return _redirect("/ui/kb/review")
+
+
+@router.post("/kb/review/{revision_id}/return")
+def review_return(
+    request: Request,
+    rt: RuntimeDep,
+    me: SupervisorDep,
+    revision_id: DbId,
+    comment: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    with rt.factory() as session:
+        try:
+            row = return_draft(session, me, revision_id, rt.clock.now(), comment)
+        except WorkflowError as exc:
+            flash(request, f"Не возвращено: {exc}", "error")
+            return _redirect("/ui/kb/review")
+        session.commit()
+        entry_id = row.entry_id
+    _audit(rt, me, "kb_draft_returned", entry=entry_id, revision=revision_id)
+    flash(request, f"Черновик «{entry_id}» возвращён автору с комментарием.")
+    return _redirect("/ui/kb/review")
+
+
+@router.get("/kb/history/{entry_id}")
+def history_page(
+    request: Request,
+    rt: RuntimeDep,
+    me: SupervisorDep,
+    entry_id: str,
+    old: DbId | None = None,
+    new: DbId | None = None,
+) -> Response:
+    """The entry's versions; with ``old`` and ``new``, the diff of two (0: as shipped)."""
+    diff: str | None = None
+    with rt.factory() as session:
+        rows: list[KBRevision] = history(session, entry_id)
+        versions = [r.version for r in rows if r.status == "published" and r.version]
+        if old is None and new is None and versions:
+            old, new = (versions[-2] if len(versions) > 1 else 0), versions[-1]
+        if old is not None and new is not None:
+            try:
+                diff = diff_versions(session, rt.kb, entry_id, old, new)
+            except WorkflowError as exc:
+                flash(request, str(exc), "error")
+    return render(
+        request, "kb_history.html", me, section="kb_review", entry_id=entry_id, rows=rows,
+        diff=diff, old=old, new=new,
+    )  # fmt: skip
