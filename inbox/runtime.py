@@ -14,6 +14,7 @@ from inbox.db import make_engine, session_factory
 from inbox.ingest import Inbox
 from inbox.journal_failures import RetryPolicy
 from inbox.secret_key import with_secret_key
+from knowledge_base.index_cache import load_cached
 from knowledge_base.store import KnowledgeBaseProvider
 from rules.engine import ResponseRules
 from rules.moderation import Moderation
@@ -72,5 +73,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     retry_policy = RetryPolicy.from_settings(settings)
     inbox = Inbox(factory, rules, profile, moderation, clock, retry_policy=retry_policy)
-    kb = KnowledgeBaseProvider(settings.effective_kb_dir)  # loaded on first use
+    cache_dir = settings.effective_cache_dir
+    kb = KnowledgeBaseProvider(  # loaded on first use; the index from the on-disk cache
+        settings.effective_kb_dir, loader=lambda path: load_cached(path, cache_dir=cache_dir)
+    )
     return Runtime(settings, engine, factory, clock, inbox, kb)

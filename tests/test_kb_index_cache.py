@@ -256,3 +256,28 @@ def test_cache_dir_setting_defaults_to_the_user_cache(monkeypatch: pytest.Monkey
     assert Settings().effective_cache_dir == Path.home() / ".cache" / "otklik"
     monkeypatch.setenv("OTKLIK_CACHE_DIR", "/srv/otklik-cache")
     assert Settings().effective_cache_dir == Path("/srv/otklik-cache")
+
+
+def test_the_server_runtime_reads_the_index_through_the_cache(
+    tmp_path: Path, counted_builds: list[Path]
+) -> None:
+    """What the bot, the phone robot and the operator's suggestions share (``runtime.kb``)
+    is built once per content and read back by the next process (here: the next runtime)."""
+    from inbox.runtime import build_runtime
+
+    cache = tmp_path / "server-cache"
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", data_dir=tmp_path, cache_dir=cache
+    )
+    first = build_runtime(settings)
+    try:
+        assert top(first.kb.get())[0] == "zhkh-stairwell-light"
+    finally:
+        first.dispose()
+    assert len(index_files(cache)) == 1
+    second = build_runtime(settings)
+    try:
+        assert top(second.kb.get())[0] == "zhkh-stairwell-light"
+    finally:
+        second.dispose()
+    assert counted_builds == [SEED_DIR]
