@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
     #: Until it holds entries, the entries shipped in the package are read; the first edit in
     #: the admin UI copies them here (docs/knowledge-base.md, «Where the entries live»).
     kb_dir: Path | None = None
+    #: Files that can be rebuilt at any time (the knowledge base's search index,
+    #: ``knowledge_base/index_cache.py``); empty means ``$XDG_CACHE_HOME/otklik`` or
+    #: ``~/.cache/otklik``.
+    cache_dir: Path | None = None
     #: Secret used to sign sessions and CSRF tokens of the web UI. Empty: a random key is
     #: generated once and kept in ``data_dir/secret_key`` (``inbox/secret_key.py``); set, it
     #: must have 32+ characters (``otklik serve`` and ``otklik worker`` refuse shorter ones).
@@ -224,7 +229,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin like https://www.agency.example")
         return origins
 
-    @field_validator("kb_dir", mode="before")
+    @field_validator("kb_dir", "cache_dir", mode="before")
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -232,6 +237,13 @@ class Settings(BaseSettings):
     @property
     def effective_kb_dir(self) -> Path:
         return self.kb_dir if self.kb_dir is not None else self.data_dir / "knowledge_base"
+
+    @property
+    def effective_cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        base = os.environ.get("XDG_CACHE_HOME", "").strip()
+        return (Path(base) if base else Path.home() / ".cache") / "otklik"
 
     @property
     def effective_database_url(self) -> str:

@@ -15,6 +15,7 @@ from inbox.ingest import Inbox
 from inbox.journal_failures import RetryPolicy
 from inbox.kb_workflow import DatabaseOverlay
 from inbox.secret_key import with_secret_key
+from knowledge_base.index_cache import load_cached
 from knowledge_base.store import KnowledgeBaseProvider
 from rules.engine import ResponseRules
 from rules.moderation import Moderation
@@ -73,9 +74,12 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     retry_policy = RetryPolicy.from_settings(settings)
     inbox = Inbox(factory, rules, profile, moderation, clock, retry_policy=retry_policy)
-    # loaded on first use; the published overrides of the database laid over the files
+    # loaded on first use: the index from the on-disk cache, the published overrides of the
+    # database laid over the files
+    cache_dir = settings.effective_cache_dir
     kb = KnowledgeBaseProvider(
         settings.effective_kb_dir,
+        loader=lambda path: load_cached(path, cache_dir=cache_dir),
         overlay=DatabaseOverlay(factory, settings.data_dir / "kb-published.stamp"),
     )
     return Runtime(settings, engine, factory, clock, inbox, kb)

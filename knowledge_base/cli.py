@@ -12,7 +12,7 @@ import typer
 from knowledge_base.entries import ENTRIES_DIR
 from knowledge_base.heldout import HELDOUT_FILE
 from knowledge_base.readability import ReadabilityReport, check_text, load_bar
-from knowledge_base.search import Answer, KnowledgeBase
+from knowledge_base.search import Answer
 from knowledge_base.store import active_dir, configured_kb_dir
 from knowledge_base.templates import TEMPLATES_FILE, default_templates, preview
 from knowledge_base.validate import check_knowledge_base
@@ -30,9 +30,12 @@ def kb_search(
     """Find the entries that answer TEXT, with scores and the hand-off decision.
 
     Searches the entries the server reads (OTKLIK_KB_DIR, else DATA_DIR/knowledge_base once
-    an entry was edited there, else the shipped ones).
+    an entry was edited there, else the shipped ones). The index is read from the cache
+    (OTKLIK_CACHE_DIR, else ~/.cache/otklik) and rebuilt when an entry file changed.
     """
-    kb = KnowledgeBase.load(active_dir(configured_kb_dir()))
+    from knowledge_base.index_cache import load_cached
+
+    kb = load_cached(active_dir(configured_kb_dir()))
     answer = kb.answer(text)
     hits = kb.search(text, k=k)
     if as_json:

@@ -9,6 +9,7 @@ OTKLIK_REQUIRE_PG=1 (set in CI), where a missing server is an error.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -29,6 +30,10 @@ from rules.profile import AgencyProfile, load_profile
 pytest_plugins = ["tests.vk_api_server", "tests.max_api_server"]
 
 PAYLOADS = Path(__file__).parent / "payloads"
+# Command-line tools cache the KB search index (knowledge_base/index_cache.py): the tests
+# write theirs to a directory of their own, never the user's ~/.cache/otklik.
+os.environ.setdefault("OTKLIK_CACHE_DIR", tempfile.mkdtemp(prefix="otklik-test-cache-"))
+
 PG_URL = os.environ.get("OTKLIK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -44,6 +44,21 @@ def test_knowledge_base_has_eighty_entries_covering_every_agency_topic() -> None
     assert all(entry.life_situation for entry in entries)
 
 
+def test_coverage_reaches_250_entries_over_every_life_situation_of_the_registry() -> None:
+    """Issue #13: an agency's contact centre answers hundreds of typical questions, for
+    each life situation of the standard's registry, not a handful of topics."""
+    from knowledge_base.validate import load_registry
+
+    entries = load_entries()
+    registry = load_registry()
+    assert len(entries) >= 250
+    per_situation = {name: 0 for name in registry.life_situations}
+    for entry in entries:
+        per_situation[entry.life_situation] += 1
+    assert min(per_situation.values()) >= 4, per_situation
+    assert {entry.topic for entry in entries} == set(registry.topics)
+
+
 def test_needs_that_cannot_be_met_say_why() -> None:
     refusals = [entry for entry in load_entries() if entry.cannot_because]
     assert len(refusals) >= 10

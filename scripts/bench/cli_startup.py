@@ -49,9 +49,14 @@ def run_once(argv: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--only", default="", help="Run only the commands whose name contains this text."
+    )
     args = parser.parse_args()
     results = {}
     for name, argv in COMMANDS.items():
+        if args.only not in name:
+            continue
         run_once(argv)  # warm the file cache and the byte-code
         times = [run_once(argv) for _ in range(args.runs)]
         wall = statistics.median(t[0] for t in times)
