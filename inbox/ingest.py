@@ -15,10 +15,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -27,20 +28,12 @@ from sqlmodel import Session, col, select
 
 from core.clock import Clock, SystemClock, as_utc
 from core.events import InboundEvent
-from inbox import audit, sla
+from inbox import apply
 from inbox.journal_failures import RetryPolicy, due_for_processing, record_failure
 from inbox.models import (
     OPEN_STATUSES,
-    AuthorKind,
-    Citizen,
     Conversation,
-    ConversationStatus,
-    DeliveryStatus,
-    Direction,
-    Identity,
     InboundRecord,
-    Message,
-    ModerationDecision,
 )
 from rules.engine import Classification, ResponseRules
 from rules.moderation import Moderation
@@ -48,6 +41,26 @@ from rules.profile import AgencyProfile
 from rules.reloadable import Reloadable, as_reloadable
 
 log = logging.getLogger(__name__)
+
+#: The inbound journal's table, for the Core statements of processing.
+JOURNAL: sa.Table = InboundRecord.__table__  # type: ignore[attr-defined]
+_MARK_PROCESSED = (
+    JOURNAL.update()
+    .where(JOURNAL.c.id == sa.bindparam("rid"))
+    .values(processed_at=sa.bindparam("at"), error=None, message_id=sa.bindparam("mid"))
+)
+_JOURNAL_ROW = (
+    sa.select(JOURNAL.c.event, JOURNAL.c.received_at, JOURNAL.c.processed_at)
+    .where(JOURNAL.c.id == sa.bindparam("rid"))
+    .with_for_update(skip_locked=True)
+)
+_JOURNAL_ROW_WAIT = _JOURNAL_ROW.with_for_update()
+#: Events per transaction in ``process_pending``.
+BATCH = 50
+#: A thread as ``process_pending`` orders it: (channel, thread key).
+Thread = tuple[str, str]
+#: Kept importable from here (``inbox.apply`` gives the numbers).
+appeal_number = apply.appeal_number
 
 
 @dataclass(frozen=True)
@@ -164,50 +177,110 @@ class Inbox:
     def _process(self, record_id: int, *, wait: bool = False) -> Finished | None:
         try:
             with self.factory() as session:
-                record = session.exec(
-                    select(InboundRecord)
-                    .where(InboundRecord.id == record_id)
-                    .with_for_update(skip_locked=not wait)
-                ).first()
-                if record is None or record.processed_at is not None:
+                conn = session.connection()
+                query = _JOURNAL_ROW_WAIT if wait else _JOURNAL_ROW
+                row = conn.execute(query, {"rid": record_id}).first()
+                if row is None or row.processed_at is not None:
                     return None
-                event = InboundEvent.model_validate(record.event)
-                result = self._apply(session, record, event)
-                received_at = as_utc(record.received_at)
-                record.processed_at = self.clock.now()
-                record.error = None
-                record.message_id = result.message_id
+                _async_commit(conn)
+                finished = self._apply_journalled(conn, record_id, row.event, row.received_at)
                 session.commit()
-                return Finished(result, event, received_at)
+                return finished
         except Exception as exc:
             log.exception("processing inbound event %s failed", record_id)
             # counted on the row: backed off, set aside as failed after the last attempt
             record_failure(self.factory, record_id, exc, self.clock.now(), self.retry_policy)
             raise
 
+    def _apply_journalled(
+        self, conn: sa.Connection, record_id: int, data: dict[str, Any], received_at: datetime
+    ) -> Finished:
+        """Apply a journal row's event and mark the row processed (the caller commits)."""
+        event = InboundEvent.model_validate(data)
+        processed = self._apply(conn, record_id, event)
+        conn.execute(
+            _MARK_PROCESSED,
+            {"rid": record_id, "at": self.clock.now(), "mid": processed.message_id},
+        )
+        return Finished(processed, event, as_utc(received_at))
+
+    def _apply(self, conn: sa.Connection, record_id: int, event: InboundEvent) -> Processed:
+        now = self.clock.now()
+        classification = self.rules.classify(event, self.profile)
+        rules = apply.Rules(classification, self.rules, self.moderation)
+        trail = apply.Audit()
+        applied = apply.apply_event(conn, event, rules, now, trail)
+        trail.write(conn)
+        return Processed(record_id, classification, applied.conversation_id, applied.message_id)
+
     def ingest(self, event: InboundEvent) -> tuple[Accepted, Processed | None]:
-        """Accept, then process. A processing failure does not undo the acceptance: the error
-        is recorded on the journal row and ``process_pending`` retries it, so a caller that
-        acknowledges the platform after this returns is right to do so."""
-        accepted = self.accept(event)
-        if accepted.duplicate:
-            return accepted, None
+        """Accept, then process: one transaction (the caller acknowledges the platform after
+        this returns, so the journal row and the processing commit together).
+
+        A processing failure does not undo the acceptance: the transaction is rolled back,
+        the event is then journalled on its own (``accept``) with the error recorded on its
+        row, and ``process_pending`` retries it, so a caller that acknowledges the platform
+        after this returns is right to do so."""
+        external_id = event.external_id[:255]
         try:
-            return accepted, self.process(accepted.record_id)
-        except Exception:
+            with self.factory() as session:
+                conn = session.connection()
+                record_id = conn.execute(
+                    apply.insert_ignoring_conflict(conn, JOURNAL),
+                    {
+                        "channel": event.channel.value,
+                        "external_id": external_id,
+                        "received_at": self.clock.now(),
+                        "event": event.model_dump(mode="json"),
+                        "attempts": 0,
+                    },
+                ).scalar()
+                if record_id is None:
+                    session.rollback()
+                    return self._duplicate(session, event), None
+                processed = self._apply(conn, record_id, event)
+                conn.execute(
+                    _MARK_PROCESSED,
+                    {"rid": record_id, "at": self.clock.now(), "mid": processed.message_id},
+                )
+                session.commit()
+                return Accepted(record_id=record_id, duplicate=False), processed
+        except Exception as exc:
+            log.exception("processing inbound event %s/%s failed", event.channel.value, external_id)
+            accepted = self.accept(event)
+            if not accepted.duplicate:
+                record_failure(
+                    self.factory, accepted.record_id, exc, self.clock.now(), self.retry_policy
+                )
             return accepted, None
 
-    def process_pending(self, limit: int = 500) -> int:
+    def _duplicate(self, session: Session, event: InboundEvent) -> Accepted:
+        existing = session.exec(
+            select(InboundRecord.id)
+            .where(InboundRecord.channel == event.channel.value)
+            .where(InboundRecord.external_id == event.external_id[:255])
+        ).one()
+        assert existing is not None
+        return Accepted(record_id=existing, duplicate=True)
+
+    def process_pending(self, limit: int = 500, *, batch: int = BATCH) -> int:
         """Finish journalled events left unprocessed (a crash, a failure); returns how many.
 
-        Each event processed here is then handed to its channel's ``after_processing`` hook.
+        Up to ``batch`` events are processed in one transaction, then each is handed to its
+        channel's ``after_processing`` hook, in journal order. A batch holds at most one
+        event per thread (the second event of a thread goes to the next batch, after the
+        first one's hook ran), so per thread it is still: process, hook, process, hook. If
+        any event of a batch fails, the batch is rolled back and its events are processed
+        one by one, each in its own transaction: the failing one is recorded on its row
+        (``inbox.journal_failures``), the others are processed.
+
         A hook that fails is logged and does not stop the others: the event stays processed
         (the hook's work for it is lost, as when the webhook's own follow-up fails).
 
         Events of one thread (a dialogue, a post's comments) are processed, and their hooks
         run, in journal order, even with several processes calling this at once on
-        PostgreSQL: the event and its hook run under the thread's turn
-        (``thread_turn``); a process that finds the turn taken leaves the thread's remaining
+        PostgreSQL: a batch's events and hooks run under their threads' turns
+        (``thread_turns``); a process that finds a turn taken leaves the thread's remaining
         events of this round to the process holding it (it has them in its own list, or the
         next round does). Only an event whose processing failed does not hold its thread up.
 
@@ -233,20 +306,54 @@ class Inbox:
                         .limit(limit)
                     )
                 ]
-            for record_id, channel, thread in rows:
-                assert record_id is not None
-                after = record_id
-                thread_id = (channel, thread or "")
-                if thread_id in busy:
-                    continue
-                with thread_turn(self.factory, *thread_id) as mine:
-                    if not mine:  # another process is at this thread: the rest is its work
-                        busy.add(thread_id)
-                        continue
-                    if self._finish(record_id):
-                        done += 1
+            if rows:
+                after = rows[-1][0]
+            for chunk in _batches(
+                [(rid, (channel, thread or "")) for rid, channel, thread in rows], batch
+            ):
+                done += self._finish_batch(chunk, busy)
             if len(rows) < limit or done >= limit:
                 return done
+
+    def _finish_batch(self, chunk: list[tuple[int, tuple[str, str]]], busy: set[Thread]) -> int:
+        """Process a batch (at most one event per thread) under its threads' turns, then run
+        the hooks; how many events were processed here."""
+        wanted = [(rid, thread) for rid, thread in chunk if thread not in busy]
+        if not wanted:
+            return 0
+        with thread_turns(self.factory, [thread for _, thread in wanted]) as taken:
+            busy.update(thread for _, thread in wanted if thread not in taken)
+            ids = [rid for rid, thread in wanted if thread in taken]
+            if not ids:
+                return 0
+            if len(ids) == 1:
+                return int(self._finish(ids[0]))
+            try:
+                finished = self._process_batch(ids)
+            except Exception:
+                log.warning("a batch of %d inbound events failed: one by one", len(ids))
+                return sum(self._finish(rid) for rid in ids)
+            for item in finished:
+                self._after_hook(item)
+            return len(finished)
+
+    def _process_batch(self, ids: list[int]) -> list[Finished]:
+        """Process these journal rows in one transaction (rows processed or locked meanwhile
+        by another process are left out); raises if any of them fails."""
+        with self.factory() as session:
+            conn = session.connection()
+            rows = conn.execute(
+                sa.select(JOURNAL.c.id, JOURNAL.c.event, JOURNAL.c.received_at)
+                .where(JOURNAL.c.id.in_(ids), JOURNAL.c.processed_at.is_(None))
+                .order_by(JOURNAL.c.id)
+                .with_for_update(skip_locked=True)
+            ).all()
+            _async_commit(conn)
+            finished = [
+                self._apply_journalled(conn, row.id, row.event, row.received_at) for row in rows
+            ]
+            session.commit()
+        return finished
 
     def _finish(self, record_id: int) -> bool:
         """Process one pending event and run its channel's hook; whether it was processed here."""
@@ -256,174 +363,13 @@ class Inbox:
             return False
         if finished is None:  # processed meanwhile by the webhook or another process
             return False
-        hook = self._after.get(finished.event.channel.value)
-        if hook is not None:
-            _run_hook(hook, finished, record_id)
+        self._after_hook(finished)
         return True
 
-    # -- the rules ----------------------------------------------------------------------
-    def _apply(self, session: Session, record: InboundRecord, event: InboundEvent) -> Processed:
-        assert record.id is not None
-        result = self.rules.classify(event, self.profile)
-        _lock_thread(session, event.channel.value, event.thread_key)
-        conversation = find_open_conversation(session, event.channel.value, event.thread_key)
-        if event.facts.is_own:
-            message_id = self._record_own(session, conversation, event)
-            conversation_id = conversation.id if conversation else None
-            return Processed(record.id, result, conversation_id, message_id)
-        if not result.requires_response:
-            if not event.text and not event.attachments:
-                # a service event (call ended, member joined): the journal is record enough
-                conversation_id = conversation.id if conversation else None
-                return Processed(record.id, result, conversation_id, None)
-            if conversation is None and event.attachments:
-                # a late attachment (a call's recording) joins its thread even when closed
-                conversation = find_last_conversation(
-                    session, event.channel.value, event.thread_key
-                )
-            if conversation is None:
-                return Processed(record.id, result, None, None)
-        citizen = identify(session, event, self.clock.now())
-        if conversation is None:
-            conversation = self._open(session, event, result, citizen)
-        message = Message(
-            conversation_id=conversation.id,  # type: ignore[arg-type]
-            direction=Direction.inbound.value,
-            author_kind=AuthorKind.citizen.value,
-            channel=event.channel.value,
-            external_id=event.external_id[:255],
-            text=event.text,
-            attachments=[a.model_dump(mode="json") for a in event.attachments],
-            is_public=event.facts.is_public,
-            published_at=event.published_at,
-            reply_target=event.reply_target,
-        )
-        session.add(message)
-        conversation.last_message_at = event.published_at
-        if result.requires_response:
-            # an auto-reply in the thread must not redirect our replies to its sender
-            conversation.reply_target = event.reply_target or conversation.reply_target
-            self._start_clock(session, conversation, event.published_at, result)
-            if conversation.status == ConversationStatus.answered.value:
-                conversation.status = ConversationStatus.waiting_operator.value
-                conversation.version += 1
-        session.flush()
-        assert message.id is not None
-        if event.facts.is_public:
-            self._moderate(session, message)
-        audit.record(
-            session,
-            "ingested",
-            self.clock.now(),
-            conversation_id=conversation.id,
-            message_id=message.id,
-            rule=result.rule_id,
-            kind=result.kind.value,
-        )
-        return Processed(record.id, result, conversation.id, message.id)
-
-    def _open(
-        self, session: Session, event: InboundEvent, result: Classification, citizen: Citizen
-    ) -> Conversation:
-        conversation = Conversation(
-            channel=event.channel.value,
-            thread_key=event.thread_key[:255],
-            citizen_id=citizen.id,  # type: ignore[arg-type]
-            kind=result.kind.value,
-            rule_id=result.rule_id,
-            is_public=event.facts.is_public,
-            source_url=event.source_url,
-            reply_target=event.reply_target,
-            opened_at=event.published_at,
-        )
-        session.add(conversation)
-        session.flush()
-        assert conversation.id is not None
-        conversation.number = appeal_number(event.published_at, conversation.id)
-        audit.record(
-            session,
-            "opened",
-            self.clock.now(),
-            conversation_id=conversation.id,
-            number=conversation.number,
-            rule=result.rule_id,
-            reason=result.reason,
-        )
-        return conversation
-
-    def _start_clock(
-        self,
-        session: Session,
-        conversation: Conversation,
-        started_at: datetime,
-        result: Classification,
-    ) -> None:
-        due = self.rules.due_at(started_at, result)
-        if due is None:
-            return
-        sla.start_clock(
-            session,
-            conversation,
-            rule_id=result.rule_id,
-            kind=result.kind.value,
-            started_at=started_at,
-            due_at=due,
-            warn_before=self.rules.warn_before,
-        )
-
-    def _record_own(
-        self, session: Session, conversation: Conversation | None, event: InboundEvent
-    ) -> int | None:
-        """The agency answered on the platform itself: keep it in the thread, stop the clock."""
-        if conversation is None:
-            return None
-        message = Message(
-            conversation_id=conversation.id,  # type: ignore[arg-type]
-            direction=Direction.outbound.value,
-            author_kind=AuthorKind.agency.value,
-            channel=event.channel.value,
-            external_id=event.external_id[:255],
-            text=event.text,
-            is_public=event.facts.is_public,
-            published_at=event.published_at,
-            delivery_status=DeliveryStatus.sent.value,
-            delivered_at=event.published_at,
-        )
-        session.add(message)
-        conversation.first_response_at = conversation.first_response_at or event.published_at
-        sla.satisfy(session, conversation, event.published_at)
-        conversation.status = ConversationStatus.answered.value
-        conversation.version += 1
-        session.flush()
-        return message.id
-
-    def _moderate(self, session: Session, message: Message) -> None:
-        assert message.id is not None
-        for verdict in self.moderation.check(message.text):
-            session.add(
-                ModerationDecision(
-                    message_id=message.id,
-                    rule_id=verdict.rule_id,
-                    action=verdict.action,
-                    reason=verdict.reason,
-                    decided_at=self.clock.now(),
-                )
-            )
-            audit.record(
-                session,
-                "moderation",
-                self.clock.now(),
-                conversation_id=message.conversation_id,
-                message_id=message.id,
-                rule=verdict.rule_id,
-                action=verdict.action,
-                reason=verdict.reason,
-                evidence=verdict.evidence,
-            )
-
-
-def appeal_number(opened_at: datetime, conversation_id: int) -> str:
-    return f"{opened_at.year}-{conversation_id:06d}"
+    def _after_hook(self, finished: Finished) -> None:
+        hook = self._after.get(finished.event.channel.value)
+        if hook is not None:
+            _run_hook(hook, finished, finished.processed.record_id)
 
 
 def find_open_conversation(session: Session, channel: str, thread_key: str) -> Conversation | None:
@@ -443,41 +389,6 @@ def find_last_conversation(session: Session, channel: str, thread_key: str) -> C
         .where(Conversation.thread_key == thread_key[:255])
         .order_by(col(Conversation.id).desc())
     ).first()
-
-
-def identify(session: Session, event: InboundEvent, now: datetime) -> Citizen:
-    """The citizen behind the event's author on this channel; created on first contact."""
-    identity = session.exec(
-        select(Identity)
-        .where(Identity.channel == event.channel.value)
-        .where(Identity.external_id == event.author.external_id[:255])
-    ).first()
-    if identity is not None:
-        citizen = session.get(Citizen, identity.citizen_id)
-        assert citizen is not None
-        while citizen.merged_into_id is not None:
-            merged = session.get(Citizen, citizen.merged_into_id)
-            assert merged is not None
-            citizen = merged
-        return citizen
-    try:
-        with session.begin_nested():  # a concurrent first contact may create the same identity
-            citizen = Citizen(display_name=event.author.display_name, created_at=now)
-            session.add(citizen)
-            session.flush()
-            session.add(
-                Identity(
-                    citizen_id=citizen.id,  # type: ignore[arg-type]
-                    channel=event.channel.value,
-                    external_id=event.author.external_id[:255],
-                    username=event.author.username,
-                    display_name=event.author.display_name,
-                )
-            )
-            session.flush()
-    except IntegrityError:
-        return identify(session, event, now)  # the other transaction won: use its citizen
-    return citizen
 
 
 #: A hook (one transaction: the bot's turn) that PostgreSQL aborted as a deadlock victim is
@@ -519,6 +430,80 @@ _TURN_LOCK_CLASS = 0x6F746B  # "otk"
 
 
 @contextmanager
+def thread_turns(
+    factory: sessionmaker[Session], threads: Sequence[Thread]
+) -> Iterator[set[Thread]]:
+    """Try to take the turns of several threads at once; yields the threads taken.
+
+    ``thread_turn`` for a batch: the advisory locks of all the threads are tried in one
+    statement on one connection (not one connection per thread), held until the end of the
+    block and released together. SQLite: all taken (see ``thread_turn``).
+    """
+    with factory() as session:
+        engine = session.get_bind().engine  # no BEGIN: on SQLite it takes the write lock
+    if engine.dialect.name != "postgresql":
+        yield set(threads)
+        return
+    keys = [f"{channel}:{thread_key[:255]}" for channel, thread_key in threads]
+    with engine.connect() as conn:
+        got = conn.execute(
+            sa.text(
+                "SELECT k.i, pg_try_advisory_lock(:cls, hashtext(k.key))"
+                " FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS k(key, i) ORDER BY k.i"
+            ),
+            {"cls": _TURN_LOCK_CLASS, "keys": keys},
+        ).all()
+        conn.commit()  # the locks are the session's, not the transaction's: hold no snapshot
+        held = [keys[int(i) - 1] for i, taken in got if taken]
+        try:
+            yield {threads[int(i) - 1] for i, taken in got if taken}
+        finally:
+            if held:
+                try:
+                    conn.execute(
+                        sa.text(
+                            "SELECT pg_advisory_unlock(:cls, hashtext(k))"
+                            " FROM unnest(CAST(:keys AS text[])) AS k"
+                        ),
+                        {"cls": _TURN_LOCK_CLASS, "keys": held},
+                    )
+                    conn.commit()
+                except sa.exc.SQLAlchemyError:  # never pool a connection that may hold them
+                    conn.invalidate()
+                    log.warning("%d thread turns not released: connection dropped", len(held))
+
+
+def _batches(rows: list[tuple[int, Thread]], size: int) -> Iterator[list[tuple[int, Thread]]]:
+    """``process_pending``'s batches: the n-th event of each thread in the n-th group (so a
+    batch holds at most one event per thread and a thread's events come in journal order),
+    each group cut into batches of ``size`` in journal order."""
+    groups: list[list[tuple[int, Thread]]] = []
+    seen: dict[Thread, int] = {}
+    for rid, thread in rows:
+        n = seen.get(thread, 0)
+        seen[thread] = n + 1
+        if n == len(groups):
+            groups.append([])
+        groups[n].append((rid, thread))
+    for group in groups:
+        for start in range(0, len(group), max(1, size)):
+            yield group[start : start + max(1, size)]
+
+
+def _async_commit(conn: sa.Connection) -> None:
+    """On PostgreSQL, do not wait for the WAL flush at this transaction's commit.
+
+    Only for processing a journal row that is already committed (durably): if the server
+    crashed before the flush, the processing would be lost as a whole (processed mark
+    included), the row would be pending again and ``process_pending`` would redo it. A later
+    durable commit (an outbox message, the bot's answer) flushes this one first, so nothing
+    sent to a citizen can rest on processing that could be lost.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+
+
+@contextmanager
 def thread_turn(factory: sessionmaker[Session], channel: str, thread_key: str) -> Iterator[bool]:
     """Try to take a thread's turn for ``process_pending``; yields whether it was taken.
 
@@ -548,15 +533,3 @@ def thread_turn(factory: sessionmaker[Session], channel: str, thread_key: str) -
                 except sa.exc.SQLAlchemyError:  # never pool a connection that may hold it
                     conn.invalidate()
                     log.warning("thread turn %s not released: connection dropped", params["key"])
-
-
-def _lock_thread(session: Session, channel: str, thread_key: str) -> None:
-    """Serialise processing per thread on PostgreSQL, so one thread never opens two conversations.
-
-    SQLite serialises writers itself (BEGIN IMMEDIATE, see inbox.db).
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-            {"key": f"{channel}:{thread_key}"},
-        )

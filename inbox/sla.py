@@ -6,8 +6,10 @@ resume exactly where they were: the scan only flips rows whose state says the wo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -76,6 +78,38 @@ def satisfy(session: Session, conversation: Conversation, at: datetime) -> SlaCl
         response_seconds=(as_utc(at) - as_utc(clock.started_at)).total_seconds(),
     )
     return clock
+
+
+def satisfy_values(
+    conn: sa.Connection,
+    conversation_id: int,
+    at: datetime,
+    audit_add: Callable[..., object],
+) -> dict[str, Any]:
+    """``satisfy`` in Core statements (the ingest path, ``inbox.apply``): stop the open clock
+    and return the conversation's changes; the audit row goes to ``audit_add``."""
+    table = SlaClock.__table__  # type: ignore[attr-defined]
+    row = conn.execute(
+        sa.select(table.c.id, table.c.due_at, table.c.started_at)
+        .where(table.c.conversation_id == conversation_id, table.c.status.in_(_OPEN_CLOCK))
+        .order_by(table.c.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return {}
+    clock_id, due_at, started_at = row
+    late = as_utc(at) > as_utc(due_at)
+    status = (SlaClockStatus.breached_met if late else SlaClockStatus.met).value
+    conn.execute(table.update().where(table.c.id == clock_id).values(status=status, met_at=at))
+    audit_add(
+        "sla_met",
+        at,
+        conversation_id=conversation_id,
+        clock_id=clock_id,
+        late=late,
+        response_seconds=(as_utc(at) - as_utc(started_at)).total_seconds(),
+    )
+    return {"due_at": None}
 
 
 def cancel(session: Session, conversation: Conversation, at: datetime, reason: str) -> None:

@@ -3,11 +3,16 @@
     .venv/bin/python scripts/bench/ingest.py [--events N] [--threads N] [--backends LIST]
 
 For each backend, in one run: (1) ``normalize`` + ``Inbox.ingest`` of N native VK/Telegram
-payloads (parse, dedupe journal, rules, citizen, conversation, message, SLA clock, audit:
-two commits per event), one event after another like a webhook would; (2) N plain INSERTs of
-comparable rows (the journal row's JSON and a message's text), one commit each; (3) the
-same inserts in one transaction. The ratio pipeline/raw is the figure to watch: it says what
-the pipeline costs over the database itself on this machine today.
+payloads (parse, dedupe journal, rules, citizen, conversation, message, SLA clock, audit: one
+commit per event), one event after another like a caller that acknowledges afterwards;
+(2) the webhook's path, ``accept`` (commit, then the acknowledgement) and ``process`` (a
+second commit), one event after another; (3) the worker's path: N events journalled first,
+then ``process_pending`` (batches of ``inbox.ingest.BATCH`` events per transaction) until
+done; (4) N plain INSERTs of comparable rows (the journal row's JSON and a message's text),
+one commit each; (5) the same inserts in one transaction. The ratios to watch: (1) and (2)
+over (4), and (3) over (5): what the pipeline costs over the database itself. CPU ms per event
+is this process's CPU time (``time.process_time``) over the events: on SQLite it includes the
+database's work, on PostgreSQL the server's is not in it.
 """
 
 from __future__ import annotations
@@ -27,8 +32,13 @@ from bot.normalize import normalize
 from core.clock import SystemClock
 from core.config import Settings
 from inbox.db import make_engine, upgrade
+from inbox.ingest import BATCH
 from inbox.runtime import build_runtime
 from tests.workload import native_events
+
+#: Events per ``process_pending`` call in the worker path (the worker's ``PENDING_BATCH`` is
+#: smaller; the transaction size is ``BATCH`` either way).
+PENDING_ROUND = 10 * BATCH
 
 RAW_TABLE = sa.Table(
     "bench_raw",
@@ -42,17 +52,35 @@ RAW_TABLE = sa.Table(
 )
 
 
-def pipeline(url: str, events: int, threads: int) -> float:
+def pipeline(url: str, events: int, threads: int, path: str) -> tuple[float, float]:
+    """Events per second and CPU ms per event of one path (``ingest``, ``webhook``,
+    ``worker``); each path gets its own range of events (and citizens) on the database."""
     runtime = build_runtime(Settings(database_url=url), clock=SystemClock())
-    payloads = list(native_events(events, threads))
+    start = {"ingest": 0, "webhook": 1_000_000, "worker": 2_000_000}[path]
+    payloads = list(native_events(events, threads, start=start))
     for native in payloads[:2]:  # import the parsers (aiogram takes seconds) before timing
         normalize(native.channel, native.body, runtime.profile)
-    started = time.perf_counter()
-    for native in payloads:
-        runtime.inbox.ingest(normalize(native.channel, native.body, runtime.profile))
-    elapsed = time.perf_counter() - started
+    inbox = runtime.inbox
+    if path == "worker":  # the web process journalled them; the worker's work is timed
+        for native in payloads:
+            inbox.accept(normalize(native.channel, native.body, runtime.profile))
+    cpu, started = time.process_time(), time.perf_counter()
+    if path == "ingest":
+        for native in payloads:
+            inbox.ingest(normalize(native.channel, native.body, runtime.profile))
+    elif path == "webhook":
+        for native in payloads:
+            accepted = inbox.accept(normalize(native.channel, native.body, runtime.profile))
+            inbox.process(accepted.record_id)
+    else:
+        done = 0
+        while done < events:
+            found = inbox.process_pending(PENDING_ROUND)
+            assert found, "process_pending found nothing to do"
+            done += found
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     runtime.dispose()
-    return events / elapsed
+    return events / elapsed, cpu / events * 1000
 
 
 def _rows(events: int, threads: int) -> list[dict[str, Any]]:
@@ -90,12 +118,21 @@ def raw_inserts(url: str, events: int, threads: int, batched: bool) -> float:
 def measure(url: str, events: int, threads: int) -> dict[str, float]:
     raw = raw_inserts(url, events, threads, batched=False)
     raw_batch = raw_inserts(url, events, threads, batched=True)
-    full = pipeline(url, events, threads)
+    full, full_cpu = pipeline(url, events, threads, "ingest")
+    hook, hook_cpu = pipeline(url, events, threads, "webhook")
+    worker, worker_cpu = pipeline(url, events, threads, "worker")
     return {
         "pipeline_per_s": round(full, 1),
+        "pipeline_cpu_ms": round(full_cpu, 2),
+        "webhook_path_per_s": round(hook, 1),
+        "webhook_path_cpu_ms": round(hook_cpu, 2),
+        "worker_batched_per_s": round(worker, 1),
+        "worker_batched_cpu_ms": round(worker_cpu, 2),
         "raw_insert_per_s": round(raw, 1),
         "raw_insert_one_tx_per_s": round(raw_batch, 1),
         "pipeline_vs_raw": round(full / raw, 3),
+        "webhook_path_vs_raw": round(hook / raw, 3),
+        "worker_vs_raw_one_tx": round(worker / raw_batch, 3),
     }
 
 
@@ -125,18 +162,20 @@ def main() -> None:
         runners["postgresql"] = run_pg
     for name, run in runners.items():
         results[name] = run()
-    headers = ["backend", "pipeline ev/s", "raw INSERT/s", "raw 1-tx/s", "pipeline/raw"]
-    rows = [
-        [
-            name,
-            r["pipeline_per_s"],
-            r["raw_insert_per_s"],
-            r["raw_insert_one_tx_per_s"],
-            r["pipeline_vs_raw"],
-        ]
-        for name, r in results.items()
-    ]
-    print(f"ingest: {args.events} events, {args.threads} citizens")
+    headers = ["backend", "path", "events/s", "CPU ms/ev", "raw /s", "ratio"]
+    rows = []
+    for name, r in results.items():
+        raw, one_tx = r["raw_insert_per_s"], r["raw_insert_one_tx_per_s"]
+        rows += [
+            [name, "ingest (1 tx)", r["pipeline_per_s"], r["pipeline_cpu_ms"], raw,
+             r["pipeline_vs_raw"]],
+            [name, "accept+process", r["webhook_path_per_s"], r["webhook_path_cpu_ms"], raw,
+             r["webhook_path_vs_raw"]],
+            [name, "worker batched", r["worker_batched_per_s"], r["worker_batched_cpu_ms"],
+             one_tx, r["worker_vs_raw_one_tx"]],
+        ]  # fmt: skip
+    print(f"ingest: {args.events} events, {args.threads} citizens; ratio: over raw commit each,")
+    print("  worker batched over raw one-transaction inserts")
     print(table(headers, rows))
     path = write_result(
         "ingest", {"events": args.events, "threads": args.threads, "results": results}

@@ -16,6 +16,12 @@ Modes (docs/deployment.md):
 * ``worker``: ``otklik serve`` with ``OTKLIK_PROCESSING=worker OTKLIK_BACKGROUND=off`` only
   journals and answers; one ``otklik worker`` process processes the journal and sends.
 
+``--workers 1,2`` (worker mode, PostgreSQL) also measures how the processing scales with
+worker processes: for each count, a backlog of ``--backlog`` VK events is posted to the
+webhook with no worker running, then that many ``otklik worker`` processes start together
+and the rate is the events over the time from the first processed mark to the last (the
+start-up of the processes is not in it). The rate series then run with that many workers.
+
 Either way the bot's answers go to a loopback stand-in of VK's API. After each rate, the
 benchmark waits (at most ``--settle`` seconds) until that rate's events are processed and
 reports the delay from journal to processed (``processed_at - received_at``): in inline mode
@@ -100,10 +106,53 @@ def processing_delays(engine: sa.Engine, after_id: int, settle: float) -> dict[s
     }
 
 
+def drain_rate(engine: sa.Engine, after_id: int, settle: float) -> dict[str, Any]:
+    """Wait until the events after ``after_id`` are processed; events per second between the
+    first and the last processed mark."""
+    table_ = InboundRecord.__table__  # type: ignore[attr-defined]
+    query = sa.select(
+        sa.func.count(), sa.func.count(table_.c.processed_at),
+        sa.func.min(table_.c.processed_at), sa.func.max(table_.c.processed_at),
+    ).where(table_.c.id > after_id)  # fmt: skip
+    deadline = time.monotonic() + settle
+    while True:
+        with engine.connect() as conn:
+            total, done, first, last = conn.execute(query).one()
+        if done == total or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    span = (as_utc(last) - as_utc(first)).total_seconds() if done > 1 else float("nan")
+    return {
+        "backlog": total,
+        "processed": done,
+        "span_s": round(span, 2),
+        "events_per_s": round(done / span, 1) if span and span == span else None,
+    }
+
+
+def post_backlog(url: str, bodies: list[bytes]) -> None:
+    async def post_all() -> None:
+        limits = httpx.Limits(max_connections=16)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            gate = asyncio.Semaphore(16)
+
+            async def one(body: bytes) -> None:
+                async with gate:
+                    answer = await client.post(
+                        url, content=body, headers={"content-type": "application/json"}
+                    )
+                    answer.raise_for_status()
+
+            await asyncio.gather(*(one(b) for b in bodies))
+
+    asyncio.run(post_all())
+
+
 def run_rates(
-    url: str, mode: str, rates: list[float], duration: float, settle: float, log: Path
-) -> list[dict[str, Any]]:
-    results = []
+    url: str, mode: str, rates: list[float], duration: float, settle: float, log: Path,
+    workers: int = 1, backlog: int = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    results: list[dict[str, Any]] = []
     vk = FakeVkApi()
     vk.defaults["messages.send"] = 1
     vk.thread.start()
@@ -111,11 +160,27 @@ def run_rates(
     with tempfile.TemporaryDirectory() as data_dir:
         env = _env(url, data_dir, vk.url, mode)
         server = Server(env=env, log_path=log)
-        worker = WorkerProcess(env=env, log_path=log.with_suffix(".worker.log"))
+        pool = [
+            WorkerProcess(env=env, log_path=log.with_suffix(f".worker{i}.log"))
+            for i in range(workers)
+        ]
         server.start()
-        if mode == "worker":
-            worker.start()
         try:
+            if mode == "worker" and backlog:
+                bodies = [
+                    n.body
+                    for n in native_events(backlog * 2, threads=500, start=50_000_000)
+                    if n.channel.value == "vk"
+                ][:backlog]
+                before = _last_id(engine)
+                post_backlog(f"{server.url}/webhooks/vk", bodies)
+                for worker in pool:
+                    worker.start()
+                results.append({"rate": "backlog", "workers": workers,
+                                **drain_rate(engine, before, settle)})  # fmt: skip
+            elif mode == "worker":
+                for worker in pool:
+                    worker.start()
             warm = [n.body for n in native_events(40, start=90_000_000) if n.channel.value == "vk"]
             for body in warm:  # first requests import and compile what later ones reuse
                 httpx.post(f"{server.url}/webhooks/vk", content=body, timeout=30)
@@ -143,6 +208,7 @@ def run_rates(
                 results.append(
                     {
                         "rate": rate,
+                        "workers": workers if mode == "worker" else 0,
                         "requests": len(latencies),
                         "p50_ms": round(percentile(latencies, 50), 1),
                         "p99_ms": round(percentile(latencies, 99), 1),
@@ -154,7 +220,8 @@ def run_rates(
                     }
                 )
         finally:
-            worker.stop()
+            for worker in pool:
+                worker.stop()
             server.stop()
             engine.dispose()
             vk.server.shutdown()
@@ -169,6 +236,10 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--modes", default="inline", help="inline, worker or both")
     parser.add_argument(
+        "--workers", default="1", help="worker processes in worker mode, e.g. 1,2 (PostgreSQL)"
+    )
+    parser.add_argument("--backlog", type=int, default=2000, help="events for --workers' rate")
+    parser.add_argument(
         "--settle", type=float, default=90.0, help="longest wait for processing after a rate (s)"
     )
     args = parser.parse_args()
@@ -177,6 +248,7 @@ def main() -> None:
     unknown = set(modes) - set(MODES)
     if unknown:
         parser.error(f"unknown mode(s): {', '.join(sorted(unknown))}")
+    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     found: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "server.log"
@@ -184,16 +256,24 @@ def main() -> None:
             if backend not in args.backends:
                 continue
             for mode in modes:  # the modes of one backend back to back
-                key = f"{backend}/{mode}"
-                started = time.strftime("%H:%M:%S", time.gmtime())
-                if backend == "sqlite":
-                    url = f"sqlite:///{Path(tmp) / f'bench-{mode}.sqlite3'}"
-                    upgrade(url)
-                    found[key] = run_rates(url, mode, rates, args.duration, args.settle, log)
-                else:
-                    with private_pg() as url:
-                        found[key] = run_rates(url, mode, rates, args.duration, args.settle, log)
-                print(f"{key}: started {started} UTC", flush=True)
+                counts = worker_counts if mode == "worker" and backend == "postgresql" else [1]
+                for workers in counts:
+                    key = f"{backend}/{mode}" + (f"/{workers}w" if len(counts) > 1 else "")
+                    backlog = args.backlog if len(counts) > 1 else 0
+                    started = time.strftime("%H:%M:%S", time.gmtime())
+                    if backend == "sqlite":
+                        url = f"sqlite:///{Path(tmp) / f'bench-{mode}.sqlite3'}"
+                        upgrade(url)
+                        found[key] = run_rates(
+                            url, mode, rates, args.duration, args.settle, log, workers, backlog
+                        )
+                    else:
+                        with private_pg() as url:
+                            found[key] = run_rates(
+                                url, mode, rates, args.duration, args.settle, log, workers,
+                                backlog,
+                            )  # fmt: skip
+                    print(f"{key}: started {started} UTC", flush=True)
     rows = [
         [key, r["rate"], r["requests"], r["p50_ms"], r["p99_ms"], r["max_ms"],
          " ".join(f"{k}:{v}" for k, v in sorted(r["statuses"].items())),
@@ -201,7 +281,18 @@ def main() -> None:
          f"{r['load_1min_before']}-{r['load_1min_after']}"]
         for key, results in found.items()
         for r in results
+        if r["rate"] != "backlog"
     ]  # fmt: skip
+    drains = [
+        [key, r["workers"], r["backlog"], r["processed"], r["span_s"], r["events_per_s"]]
+        for key, results in found.items()
+        for r in results
+        if r["rate"] == "backlog"
+    ]
+    if drains:
+        print("processing a backlog with N worker processes")
+        print(table(["backend/mode", "workers", "backlog", "processed", "span s", "events/s"],
+                    drains))  # fmt: skip
     print(f"webhook /webhooks/vk, open loop, {args.duration} s per rate")
     print(
         table(

@@ -1,0 +1,402 @@
+"""Applying one journalled event to the inbox in few SQL statements (``Inbox`` step 2).
+
+What ``Inbox._apply`` does (citizen, conversation, message, SLA clock, moderation, audit), as
+SQLAlchemy Core statements on the session's connection: no ORM objects, so no unit-of-work
+flushes, no autoflush before each lookup and no SQLModel validation of rows built from
+values that are already valid (they come from a validated ``InboundEvent`` and the rules).
+
+Statements for a message in an open dialogue of a known citizen: the thread lock
+(PostgreSQL), the open conversation with "has an open SLA clock" in the same query, the
+citizen (identity joined with citizen), the message, the SLA clock if none is open (none
+looked up for a conversation opened here), the conversation's update, the audit rows in one
+multi-row insert. Callers add the journal's read and its processed mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.events import InboundEvent
+from inbox.models import (
+    OPEN_STATUSES,
+    AuditEvent,
+    AuthorKind,
+    Citizen,
+    Conversation,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    Identity,
+    Message,
+    ModerationDecision,
+    SlaClock,
+    SlaClockStatus,
+)
+from inbox.sla import satisfy_values
+from rules.engine import Classification, ResponseRules
+from rules.moderation import Moderation
+
+CONVERSATION: sa.Table = Conversation.__table__  # type: ignore[attr-defined]
+MESSAGE: sa.Table = Message.__table__  # type: ignore[attr-defined]
+SLA_CLOCK: sa.Table = SlaClock.__table__  # type: ignore[attr-defined]
+AUDIT: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
+IDENTITY: sa.Table = Identity.__table__  # type: ignore[attr-defined]
+CITIZEN: sa.Table = Citizen.__table__  # type: ignore[attr-defined]
+MODERATION: sa.Table = ModerationDecision.__table__  # type: ignore[attr-defined]
+
+_OPEN = [s.value for s in OPEN_STATUSES]
+_OPEN_CLOCK = (SlaClockStatus.running.value, SlaClockStatus.breached.value)
+
+
+@dataclass
+class Thread:
+    """The columns of a conversation that applying an event reads or changes."""
+
+    id: int
+    status: str
+    version: int
+    reply_target: dict[str, Any]
+    first_response_at: datetime | None
+    #: Whether an SLA clock is open (running or breached) on it.
+    clock_open: bool
+    new: bool = False
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Applied:
+    conversation_id: int | None
+    message_id: int | None
+
+
+class Audit:
+    """Audit rows of one transaction, written in one multi-row INSERT at the end."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(
+        self, kind: str, at: datetime, /, *, conversation_id: int | None = None, **data: Any
+    ) -> None:
+        self.rows.append(
+            {
+                "at": at,
+                "kind": kind,
+                "conversation_id": conversation_id,
+                "operator_id": None,
+                "actor": "system",
+                "data": data,
+            }
+        )
+
+    def write(self, conn: sa.Connection) -> None:
+        if self.rows:
+            conn.execute(AUDIT.insert(), self.rows)
+            self.rows = []
+
+
+def _thread_query(*, open_only: bool) -> sa.Select[Any]:
+    c = CONVERSATION.c
+    clock_open = (
+        sa.select(SLA_CLOCK.c.id)
+        .where(SLA_CLOCK.c.conversation_id == c.id, SLA_CLOCK.c.status.in_(_OPEN_CLOCK))
+        .exists()
+    )
+    query = sa.select(
+        c.id, c.status, c.version, c.reply_target, c.first_response_at, clock_open
+    ).where(c.channel == sa.bindparam("channel"), c.thread_key == sa.bindparam("thread_key"))
+    if open_only:
+        query = query.where(c.status.in_(_OPEN))
+    return query.order_by(c.id.desc()).limit(1)
+
+
+# The statements, built once: building one per event (and its cache key from the literal
+# values) cost more than running it. Values go as parameters.
+_OPEN_THREAD = _thread_query(open_only=True)
+_LAST_THREAD = _thread_query(open_only=False)
+_IDENTIFY = (
+    sa.select(CITIZEN.c.id, CITIZEN.c.merged_into_id)
+    .select_from(IDENTITY.join(CITIZEN, CITIZEN.c.id == IDENTITY.c.citizen_id))
+    .where(
+        IDENTITY.c.channel == sa.bindparam("channel"),
+        IDENTITY.c.external_id == sa.bindparam("external_id"),
+    )
+)
+_MERGED_INTO = sa.select(CITIZEN.c.merged_into_id).where(CITIZEN.c.id == sa.bindparam("cid"))
+_NEW_CITIZEN = CITIZEN.insert().returning(CITIZEN.c.id)
+_NEW_CONVERSATION = CONVERSATION.insert().returning(CONVERSATION.c.id)
+_NEW_MESSAGE = MESSAGE.insert().returning(MESSAGE.c.id)
+_NEW_CLOCK = SLA_CLOCK.insert()
+_UPDATE_CONVERSATION = CONVERSATION.update().where(CONVERSATION.c.id == sa.bindparam("cid"))
+_LOCK_THREAD = sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))")
+_IGNORING: dict[tuple[str, str], Any] = {}
+
+
+def find_thread(
+    conn: sa.Connection, channel: str, thread_key: str, *, open_only: bool = True
+) -> Thread | None:
+    """The thread's open (or, ``open_only=False``, latest) conversation: one indexed query
+    (``ix_conversation_thread``) that also says whether an SLA clock is open on it."""
+    query = _OPEN_THREAD if open_only else _LAST_THREAD
+    row = conn.execute(query, {"channel": channel, "thread_key": thread_key[:255]}).first()
+    if row is None:
+        return None
+    return Thread(row[0], row[1], row[2], row[3] or {}, row[4], bool(row[5]))
+
+
+def insert_ignoring_conflict(conn: sa.Connection, table: sa.Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` on either backend (built once)."""
+    key = (conn.dialect.name, table.name)
+    if key not in _IGNORING:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        _IGNORING[key] = dialect.insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return _IGNORING[key]
+
+
+def identify(conn: sa.Connection, event: InboundEvent, now: datetime) -> int:
+    """The citizen id behind the event's author on this channel; created on first contact.
+
+    One indexed query (``uq_identity_channel_ext``) joined with the citizen; records merged
+    into another one are followed (rare: one more query per merge)."""
+    channel, external_id = event.channel.value, event.author.external_id[:255]
+    row = conn.execute(_IDENTIFY, {"channel": channel, "external_id": external_id}).first()
+    if row is not None:
+        citizen_id, merged_into = row
+        while merged_into is not None:
+            citizen_id = merged_into
+            merged_into = conn.execute(_MERGED_INTO, {"cid": citizen_id}).scalar_one()
+        return int(citizen_id)
+    name = event.author.display_name
+    citizen_id = conn.execute(_NEW_CITIZEN, {"display_name": name, "created_at": now}).scalar_one()
+    # A concurrent first contact may create the same identity: the unique index decides.
+    won = conn.execute(
+        insert_ignoring_conflict(conn, IDENTITY),
+        {
+            "citizen_id": citizen_id,
+            "channel": channel,
+            "external_id": external_id,
+            "username": event.author.username,
+            "display_name": name,
+        },
+    ).first()
+    if won is None:  # the other transaction won: use its citizen
+        conn.execute(CITIZEN.delete().where(CITIZEN.c.id == citizen_id))
+        return identify(conn, event, now)
+    return int(citizen_id)
+
+
+def appeal_number(opened_at: datetime, conversation_id: int) -> str:
+    return f"{opened_at.year}-{conversation_id:06d}"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What applying needs from the rules, resolved once per event."""
+
+    classification: Classification
+    response: ResponseRules
+    moderation: Moderation
+
+
+def apply_event(
+    conn: sa.Connection, event: InboundEvent, rules: Rules, now: datetime, audit: Audit
+) -> Applied:
+    """Apply the event (``Inbox._apply``'s rules); audit rows are left in ``audit``."""
+    result = rules.classification
+    channel = event.channel.value
+    lock_thread(conn, channel, event.thread_key)
+    thread = find_thread(conn, channel, event.thread_key)
+    if event.facts.is_own:
+        message_id = _record_own(conn, thread, event, audit)
+        return Applied(thread.id if thread else None, message_id)
+    if not result.requires_response:
+        if not event.text and not event.attachments:
+            # a service event (call ended, member joined): the journal is record enough
+            return Applied(thread.id if thread else None, None)
+        if thread is None and event.attachments:
+            # a late attachment (a call's recording) joins its thread even when closed
+            thread = find_thread(conn, channel, event.thread_key, open_only=False)
+        if thread is None:
+            return Applied(None, None)
+    citizen_id = identify(conn, event, now)
+    if thread is None:
+        thread = _open(conn, event, result, citizen_id, now, audit)
+    message_id = conn.execute(
+        _NEW_MESSAGE,
+        dict(
+            conversation_id=thread.id,
+            direction=Direction.inbound.value,
+            author_kind=AuthorKind.citizen.value,
+            channel=channel,
+            external_id=event.external_id[:255],
+            text=event.text,
+            attachments=[a.model_dump(mode="json") for a in event.attachments],
+            is_public=event.facts.is_public,
+            published_at=event.published_at,
+            attempts=0,
+            meta={},
+            reply_target=event.reply_target,
+        ),
+    ).scalar_one()
+    changes = thread.changes
+    changes["last_message_at"] = event.published_at
+    if result.requires_response:
+        # an auto-reply in the thread must not redirect our replies to its sender
+        changes["reply_target"] = event.reply_target or thread.reply_target
+        _start_clock(conn, thread, event.published_at, rules)
+        if thread.status == ConversationStatus.answered.value:
+            changes["status"] = ConversationStatus.waiting_operator.value
+            changes["version"] = thread.version + 1
+    conn.execute(_UPDATE_CONVERSATION, {"cid": thread.id, **changes})
+    if event.facts.is_public:
+        _moderate(conn, rules.moderation, message_id, thread.id, event.text, now, audit)
+    audit.add(
+        "ingested", now, conversation_id=thread.id, message_id=message_id,
+        rule=result.rule_id, kind=result.kind.value,
+    )  # fmt: skip
+    return Applied(thread.id, message_id)
+
+
+def _open(
+    conn: sa.Connection,
+    event: InboundEvent,
+    result: Classification,
+    citizen_id: int,
+    now: datetime,
+    audit: Audit,
+) -> Thread:
+    conversation_id = conn.execute(
+        _NEW_CONVERSATION,
+        dict(
+            channel=event.channel.value,
+            thread_key=event.thread_key[:255],
+            citizen_id=citizen_id,
+            kind=result.kind.value,
+            rule_id=result.rule_id,
+            status=ConversationStatus.new.value,
+            is_public=event.facts.is_public,
+            source_url=event.source_url,
+            reply_target=event.reply_target,
+            opened_at=event.published_at,
+            version=1,
+        ),
+    ).scalar_one()
+    number = appeal_number(event.published_at, conversation_id)
+    audit.add(
+        "opened", now, conversation_id=conversation_id, number=number,
+        rule=result.rule_id, reason=result.reason,
+    )  # fmt: skip
+    thread = Thread(conversation_id, ConversationStatus.new.value, 1, event.reply_target, None,
+                    clock_open=False, new=True)  # fmt: skip
+    thread.changes["number"] = number  # written with the conversation's update
+    return thread
+
+
+def _start_clock(conn: sa.Connection, thread: Thread, started_at: datetime, rules: Rules) -> None:
+    """``sla.start_clock`` without its lookup: ``thread.clock_open`` came with the thread (a
+    conversation opened here has none)."""
+    if thread.clock_open:
+        return
+    due = rules.response.due_at(started_at, rules.classification)
+    if due is None:
+        return
+    conn.execute(
+        _NEW_CLOCK,
+        dict(
+            conversation_id=thread.id,
+            rule_id=rules.classification.rule_id,
+            kind=rules.classification.kind.value,
+            started_at=started_at,
+            due_at=due,
+            warn_at=max(started_at, due - rules.response.warn_before),
+            status=SlaClockStatus.running.value,
+        ),
+    )
+    thread.clock_open = True
+    thread.changes["due_at"] = due
+
+
+def _record_own(
+    conn: sa.Connection, thread: Thread | None, event: InboundEvent, audit: Audit
+) -> int | None:
+    """The agency answered on the platform itself: keep it in the thread, stop the clock."""
+    if thread is None:
+        return None
+    message_id = conn.execute(
+        _NEW_MESSAGE,
+        dict(
+            conversation_id=thread.id,
+            direction=Direction.outbound.value,
+            author_kind=AuthorKind.agency.value,
+            channel=event.channel.value,
+            external_id=event.external_id[:255],
+            text=event.text,
+            attachments=[],
+            is_public=event.facts.is_public,
+            published_at=event.published_at,
+            delivery_status=DeliveryStatus.sent.value,
+            delivered_at=event.published_at,
+            attempts=0,
+            meta={},
+            reply_target={},
+        ),
+    ).scalar_one()
+    changes: dict[str, Any] = {
+        "first_response_at": thread.first_response_at or event.published_at,
+        "status": ConversationStatus.answered.value,
+        "version": thread.version + 1,
+    }
+    if thread.clock_open:
+        changes.update(satisfy_values(conn, thread.id, event.published_at, audit.add))
+    conn.execute(_UPDATE_CONVERSATION, {"cid": thread.id, **changes})
+    return int(message_id)
+
+
+def _moderate(
+    conn: sa.Connection,
+    moderation: Moderation,
+    message_id: int,
+    conversation_id: int,
+    text: str,
+    now: datetime,
+    audit: Audit,
+) -> None:
+    decisions = []
+    for verdict in moderation.check(text):
+        decisions.append(
+            {
+                "message_id": message_id,
+                "rule_id": verdict.rule_id,
+                "action": verdict.action,
+                "reason": verdict.reason,
+                "decided_at": now,
+                "decided_by": "auto",
+            }
+        )
+        audit.add(
+            "moderation", now, conversation_id=conversation_id, message_id=message_id,
+            rule=verdict.rule_id, action=verdict.action, reason=verdict.reason,
+            evidence=verdict.evidence,
+        )  # fmt: skip
+    if decisions:
+        conn.execute(MODERATION.insert(), decisions)
+
+
+def lock_thread(conn: sa.Connection, channel: str, thread_key: str) -> None:
+    """Serialise processing per thread on PostgreSQL, so one thread never opens two conversations.
+
+    SQLite serialises writers itself (BEGIN IMMEDIATE, see inbox.db).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_THREAD, {"key": f"{channel}:{thread_key}"})
+
+
+def insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(table.insert(), list(rows))

@@ -1,0 +1,116 @@
+"""Processing in few statements and in batches: what issue #12's cost half guarantees.
+
+``process_pending`` processes up to ``inbox.ingest.BATCH`` events per transaction, at most one
+per thread per batch, so per thread it is still process, hook, process, hook in journal
+order; a batch with a failing event is redone one by one. ``Inbox.ingest`` is one
+transaction and an event costs a bounded number of SQL statements and no ORM flush.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import col, select
+
+from bot.normalize import normalize
+from core.events import InboundEvent
+from inbox.ingest import Finished
+from inbox.models import InboundRecord, Message
+from inbox.runtime import Runtime
+from tests.workload import native_events
+
+
+def events(runtime: Runtime, count: int, threads: int, start: int = 0) -> list[InboundEvent]:
+    return [
+        normalize(n.channel, n.body, runtime.profile)
+        for n in native_events(count, threads, start=start)
+    ]
+
+
+def journal(runtime: Runtime) -> dict[int, InboundRecord]:
+    with runtime.factory() as session:
+        return {r.id: r for r in session.exec(select(InboundRecord)) if r.id is not None}
+
+
+def test_a_batch_runs_hooks_in_journal_order_per_thread_after_each_event(
+    runtime: Runtime,
+) -> None:
+    accepted = [runtime.inbox.accept(e) for e in events(runtime, 24, threads=4)]
+    by_id = {a.record_id: e for a, e in zip(accepted, events(runtime, 24, 4), strict=True)}
+    seen: list[tuple[str, int, int]] = []  # (thread, record id, messages in the thread then)
+
+    def hook(finished: Finished) -> None:
+        with runtime.factory() as session:
+            messages = session.exec(
+                select(sa.func.count())
+                .select_from(Message)
+                .where(Message.conversation_id == finished.processed.conversation_id)
+            ).one()
+        seen.append((finished.event.thread_key, finished.processed.record_id, int(messages)))
+
+    for channel in ("vk", "telegram"):
+        runtime.inbox.after_processing(channel, hook)
+    assert runtime.inbox.process_pending() == 24
+    assert sorted(r for _, r, _ in seen) == sorted(by_id)  # every hook once
+    for thread in {t for t, _, _ in seen}:
+        mine = [(r, m) for t, r, m in seen if t == thread]
+        assert [r for r, _ in mine] == sorted(r for r, _ in mine)  # journal order
+        # the hook of the n-th event sees n messages: the next event was not processed yet
+        assert [m for _, m in mine] == list(range(1, len(mine) + 1))
+    assert all(r.processed_at is not None for r in journal(runtime).values())
+
+
+def test_a_failing_event_does_not_lose_or_block_the_rest_of_its_batch(
+    runtime: Runtime, monkeypatch: Any
+) -> None:
+    batch = events(runtime, 10, threads=10)
+    poison = batch[3].external_id
+    accepted = [runtime.inbox.accept(e).record_id for e in batch]
+    real = runtime.inbox._apply
+
+    def apply(conn: Any, record_id: int, event: InboundEvent) -> Any:
+        if event.external_id == poison:
+            raise ValueError("cannot apply this one")
+        return real(conn, record_id, event)
+
+    monkeypatch.setattr(runtime.inbox, "_apply", apply)
+    assert runtime.inbox.process_pending() == 9
+    rows = journal(runtime)
+    bad = rows[accepted[3]]
+    assert bad.processed_at is None and bad.attempts == 1
+    assert bad.error == "ValueError: cannot apply this one"
+    assert all(rows[r].processed_at is not None for r in accepted if r != accepted[3])
+    with runtime.factory() as session:
+        assert session.exec(select(sa.func.count()).select_from(Message)).one() == 9
+
+
+def test_one_event_costs_few_statements_and_no_orm_flush(runtime: Runtime) -> None:
+    first, _, second = events(runtime, 3, threads=1)  # one citizen's dialogue on one channel
+    assert (first.channel, first.thread_key) == (second.channel, second.thread_key)
+    runtime.inbox.ingest(first)  # opens the conversation
+    statements: list[str] = []
+    flushes: list[int] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(runtime.engine, "before_cursor_execute", count)
+    sa.event.listen(OrmSession, "after_flush", lambda *_: flushes.append(1))
+    try:
+        accepted, processed = runtime.inbox.ingest(second)
+    finally:
+        sa.event.remove(runtime.engine, "before_cursor_execute", count)
+    assert processed is not None and processed.message_id is not None
+    assert not accepted.duplicate
+    # journal insert, thread lock (PostgreSQL), conversation (with its open clock), citizen,
+    # message, conversation update, audit, processed mark (+ BEGIN IMMEDIATE on SQLite)
+    assert len(statements) <= 9, statements
+    assert not any("FROM sla_clock" in s and "EXISTS" not in s for s in statements)
+    assert flushes == []
+    with runtime.factory() as session:
+        record = session.exec(
+            select(InboundRecord).where(col(InboundRecord.id) == accepted.record_id)
+        ).one()
+        assert record.processed_at is not None and record.message_id == processed.message_id
