@@ -10,10 +10,10 @@ from aiogram import Bot
 from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi.testclient import TestClient
 
-from core.clock import FrozenClock
-from inbox.runtime import Runtime
 from bot.citizen.engine import CitizenBot
 from bot.delivery import Delivery
+from core.clock import FrozenClock
+from inbox.runtime import Runtime
 from otklik import registry
 from otklik.web import create_app
 from tests.test_vk_sender import queue_reply
