@@ -53,7 +53,7 @@ def quiet_apscheduler() -> None:
 def build_scheduler(runtime: Runtime, *, process_pending: bool = True) -> BackgroundScheduler:
     """The SLA scan and, unless ``process_pending`` is false (``otklik worker`` runs it in a
     loop of its own), the minutely ``process_pending``. Channels add their jobs
-    (``otklik.channels.add_jobs``)."""
+    (``otklik.registry.add_jobs``)."""
     quiet_apscheduler()
     scheduler = BackgroundScheduler(timezone="UTC")
     interval = runtime.settings.sla_scan_interval

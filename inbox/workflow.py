@@ -1,4 +1,4 @@
-"""What people do with a conversation: hand-off, assign, reply, note, close.
+"""What people do with a conversation: hand-off, assign, reply, note, close, moderation review.
 
 States: new → bot → waiting_operator → answered → closed. Every change is checked against
 the allowed transitions, bumps the conversation's version and is written to the audit log.
@@ -21,6 +21,7 @@ from inbox.models import (
     DeliveryStatus,
     Direction,
     Message,
+    ModerationDecision,
     Operator,
 )
 from rules.engine import ResponseRules
@@ -264,3 +265,50 @@ def close(
         actor=by.login if by else "system",
         reason=reason,
     )
+
+
+#: What a moderation review may decide (``review_moderation``).
+MODERATION_CHOICES = ("allow", "flag", "hide")
+
+
+def review_moderation(
+    session: Session,
+    conversation: Conversation,
+    message_id: int,
+    action: str,
+    reason: str,
+    by: Operator,
+    now: datetime,
+) -> ModerationDecision:
+    """Confirm or override the automatic moderation decision on a message of
+    ``conversation``: a new decision row (the rule of the previous one, or ``manual``) and
+    an audit event with the previous action. The reason is required. Raises
+    ``WorkflowError`` (a Russian text for the operator) for a message of another
+    conversation, an unknown action or an empty reason."""
+    message = session.get(Message, message_id)
+    if message is None or message.conversation_id != conversation.id:
+        raise WorkflowError("сообщение не из этого обращения")
+    if action not in MODERATION_CHOICES:
+        raise WorkflowError("неизвестное действие модерации")
+    if not reason.strip():
+        raise WorkflowError("укажите причину решения модерации")
+    previous = session.exec(
+        select(ModerationDecision)
+        .where(ModerationDecision.message_id == message_id)
+        .order_by(col(ModerationDecision.id).desc())
+    ).first()
+    decision = ModerationDecision(
+        message_id=message_id,
+        rule_id=previous.rule_id if previous else "manual",
+        action=action,
+        reason=reason.strip(),
+        decided_at=now,
+        decided_by=by.login,
+    )
+    session.add(decision)
+    audit.record(
+        session, "moderation_review", now, conversation_id=conversation.id,
+        operator_id=by.id, actor=by.login, message_id=message_id, action=action,
+        previous=previous.action if previous else None, reason=reason.strip(),
+    )  # fmt: skip
+    return decision

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import sqlalchemy as sa
 from fastapi import FastAPI, HTTPException
 
-from bot.citizen.app import answer_pending
+from bot.citizen.app import answer_pending, citizen_bot
+from bot.delivery import Delivery
 from bot.email.channel import start_email_channel, stop_email_channel
 from core.config import get_settings
 from inbox.demo_accounts import demo_passwords_in_use
@@ -22,7 +23,7 @@ from inbox.web.deps import RuntimeDep
 from inbox.web.headers import add_security_headers
 from inbox.web.limits import add_limits
 from inbox.web.processing import ProcessingExecutor
-from otklik import channels, chats
+from otklik import registry
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,30 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
         if start_scheduler:
             _warn_about_demo_passwords(rt)
         scheduler = build_scheduler(rt, process_pending=inline) if background else None
-        channels.start(app, rt, scheduler)
+        registry.start(app, rt)
         if scheduler is not None:
+            registry.add_jobs(scheduler, rt)
             scheduler.start()
         email_channel = start_email_channel(rt) if background else None
+        # The one outbox loop of this process, in the app's event loop (where aiogram's and
+        # maxapi's HTTP sessions live), with the sender of every enabled channel.
+        delivery = None
+        if background:
+            senders = registry.senders(rt, registry.Clients.of_app(app))
+            delivery = asyncio.create_task(
+                Delivery(rt, senders, citizen_bot(app)).forever(rt.settings.outbox_interval)
+            )
         try:
-            async with chats.running(app, start_worker=background):
-                yield
+            yield
         finally:
+            if delivery is not None:
+                delivery.cancel()
+                with suppress(asyncio.CancelledError):
+                    await delivery
+            await registry.Clients(
+                telegram=getattr(app.state, "telegram_bot", None),
+                max=getattr(app.state, "max_bot", None),
+            ).close()
             await stop_email_channel(email_channel)
             if processing is not None:
                 await asyncio.to_thread(processing.shutdown)
@@ -85,8 +102,7 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
     if runtime is not None:
         app.state.runtime = runtime
         answer_pending(app, runtime)  # also for an app driven without its lifespan
-    channels.include_routers(app, runtime.settings if runtime else get_settings())
-    chats.install(app)
+    registry.mount(app, settings)
     from inbox.web.ui import install_ui
 
     install_ui(app, runtime.settings if runtime else get_settings())

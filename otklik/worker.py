@@ -30,22 +30,17 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 from aiogram import Bot
 from maxapi import Bot as MaxBot
 
-from bot.citizen.engine import BOT_CHANNELS, CitizenBot
-from bot.email.channel import EmailChannel, smtp_config
-from bot.email.send import SmtpSender
-from bot.max.client import make_bot as make_max_bot
-from bot.max.sender import MaxSender
-from bot.telegram.sender import TelegramSender
-from inbox import mailings
-from inbox.outbox import PLATFORM_RATES, Outbox, SendFunc
+from bot.citizen.app import answer_with
+from bot.citizen.engine import CitizenBot
+from bot.delivery import Delivery
+from bot.email.channel import EmailChannel
 from inbox.runtime import Runtime
 from inbox.scheduler import build_scheduler
-from otklik import channels
+from otklik import registry
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +49,6 @@ FAST_POLL = 0.1
 #: Events per ``process_pending`` round: a stop request waits at most for one round
 #: (~25 ms an event, docs/performance.md section 1).
 PENDING_BATCH = 50
-
-
-def senders(
-    runtime: Runtime, telegram: Bot | None, max_bot: MaxBot | None = None
-) -> dict[str, SendFunc]:
-    """The outbox senders of every enabled channel. The web chat has none: its page fetches
-    its messages itself (``bot.webchat.store``)."""
-    settings = runtime.settings
-    found = channels.senders(settings)  # VK, phone
-    if telegram is not None:
-        found["telegram"] = TelegramSender(telegram)
-    if max_bot is not None:
-        found["max"] = MaxSender(max_bot, settings.max_rate_per_second)
-    if settings.email_enabled:
-        found["email"] = SmtpSender(smtp_config(settings), runtime.factory, runtime.clock)
-    return found
 
 
 class Worker:
@@ -87,28 +66,24 @@ class Worker:
         given (tests)."""
         self.runtime = runtime
         settings = runtime.settings
-        self.telegram = telegram
-        if self.telegram is None and settings.telegram_token:
-            self.telegram = Bot(settings.telegram_token)
-        self.max_bot = max_bot
-        if self.max_bot is None and settings.max_token:
-            self.max_bot = make_max_bot(settings)
+        clients = registry.Clients.from_settings(settings, telegram=telegram, max=max_bot)
+        self.telegram, self.max_bot = clients.telegram, clients.max
         self.citizen_bot = citizen_bot or CitizenBot.from_settings(
             runtime.factory, runtime.clock, runtime.rules_source, settings, kb=runtime.kb
         )
         #: What this worker did, logged when it stops.
         self.processed = 0
-        self.sent = 0
-        for channel in BOT_CHANNELS:
-            runtime.inbox.after_processing(channel, self.citizen_bot.handle_pending)
-        self.outbox = Outbox(
-            runtime.factory, runtime.clock, senders(runtime, self.telegram, self.max_bot),
-            lease=timedelta(seconds=settings.outbox_lease), rates=PLATFORM_RATES,
-        )  # fmt: skip
+        answer_with(runtime, self.citizen_bot.handle_pending)
+        self.delivery = Delivery(runtime, registry.senders(runtime, clients), self.citizen_bot)
+        self.outbox = self.delivery.outbox
         self.stopping = asyncio.Event()
         #: Set when processing queued something (the bot's answers): the outbox goes at once.
         self._outbox_wake = asyncio.Event()
-        self._ratings_at = -1e9
+        self._clients = clients
+
+    @property
+    def sent(self) -> int:
+        return self.delivery.sent
 
     def stop(self) -> None:
         self.stopping.set()
@@ -150,21 +125,13 @@ class Worker:
         return done > 0
 
     async def outbox_round(self) -> bool:
-        now = time.monotonic()
-        if now - self._ratings_at >= max(1.0, self.runtime.settings.outbox_interval):
-            self._ratings_at = now  # a query over closed dialogues: not on every fast poll
-            await asyncio.to_thread(self.citizen_bot.ask_for_ratings)
-            await asyncio.to_thread(mailings.run_round, self.runtime)
-        report = await self.outbox.deliver_once()
-        self.sent += len(report.sent)
-        if report.failed:
-            log.warning("outbox: %d messages failed for good", len(report.failed))
+        report = await self.delivery.round()
         return bool(report.sent or report.failed)
 
     async def run(self) -> None:
         settings = self.runtime.settings
         scheduler = build_scheduler(self.runtime, process_pending=False)
-        channels.add_jobs(scheduler, self.runtime, with_outbox=False)
+        registry.add_jobs(scheduler, self.runtime)
         scheduler.start()
         email = EmailChannel.from_runtime(self.runtime) if settings.email_enabled else None
         reader = asyncio.create_task(email.read_forever()) if email is not None else None
@@ -186,10 +153,7 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
             await asyncio.to_thread(scheduler.shutdown, True)
-            if self.telegram is not None:
-                await self.telegram.session.close()
-            if self.max_bot is not None:
-                await self.max_bot.close_session()
+            await self._clients.close()
         log.info("worker stopped: %d events processed, %d messages sent", self.processed, self.sent)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from rules.datafile import load_model_file
 
 CATALOG_FILE = Path(__file__).resolve().parent / "catalog.yaml"
 
@@ -42,13 +43,6 @@ class Catalog(BaseModel):
 
 
 def load_catalog(path: Path = CATALOG_FILE) -> Catalog:
-    """Load and validate the catalog; an error names the file and the field."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return Catalog.model_validate(data)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: {exc}") from exc
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ValueError(f"{path}: {where}: {err['msg']}") from None
+    """Load and validate the catalog; an error (``RulesFileError``) names the file and the
+    field."""
+    return load_model_file(path, Catalog)

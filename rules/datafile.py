@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from threading import Lock
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -28,9 +28,26 @@ def load_model_file(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise RulesFileError(f"{path}: {where}: {first['msg']}") from exc
+        raise RulesFileError(f"{path}: {describe(exc, data)}") from exc
+
+
+def describe(exc: ValidationError, data: Any) -> str:
+    """The first error as ``field.path (id 'x'): message``: the dotted location in the file,
+    and the ``id`` of the innermost list item on the way when it has one (a rule, a
+    service), since an administrator finds a rule by its id rather than by its index."""
+    first = exc.errors()[0]
+    loc = list(first["loc"])
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    named = ""
+    node = data
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(part, int) and isinstance(node, dict) and node.get("id") is not None:
+            named = f" (id {node['id']!r})"
+    return f"{where}{named}: {first['msg']}"
 
 
 class CachedFile(Generic[M]):

@@ -7,11 +7,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.events import Channel, InboundEvent, Place
-from rules.errors import RulesFileError
+from rules.datafile import load_model_file
 from rules.profile import AgencyProfile
 from rules.working_calendar import WorkingCalendar, load_calendar
 
@@ -99,17 +98,7 @@ class ResponseRules:
 
     @classmethod
     def load(cls, rules_dir: Path) -> ResponseRules:
-        path = rules_dir / "response.yaml"
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise RulesFileError(f"{path}: cannot read: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise RulesFileError(f"{path}: not valid YAML: {exc}") from exc
-        try:
-            ruleset = RuleSet.model_validate(data)
-        except ValidationError as exc:
-            raise RulesFileError(f"{path}: {_describe(exc, data)}") from exc
+        ruleset = load_model_file(rules_dir / "response.yaml", RuleSet)
         return cls(ruleset, load_calendar(rules_dir / "calendar.yaml"))
 
     @property
@@ -171,15 +160,3 @@ class ResponseRules:
         if classification.calendar == "working":
             return self.calendar.add_working_hours(published_at, classification.deadline_hours)
         return published_at + timedelta(hours=classification.deadline_hours)
-
-
-def _describe(exc: ValidationError, data: Any) -> str:
-    err = exc.errors()[0]
-    loc = list(err["loc"])
-    where = ".".join(str(p) for p in loc) or "(top level)"
-    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-        try:
-            where = f"rule {data['rules'][loc[1]].get('id', loc[1])!r}"
-        except (KeyError, IndexError, AttributeError, TypeError):
-            pass
-    return f"{where}: {err['msg']}"

@@ -7,10 +7,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rules.errors import RulesFileError
+from rules.datafile import load_model_file
 
 
 class ModerationRule(BaseModel):
@@ -53,23 +52,22 @@ class Verdict(BaseModel):
     evidence: str
 
 
+class ModerationFile(BaseModel):
+    """``moderation.yaml``: a mapping with the list of rules (an empty file has none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[ModerationRule] = Field(default_factory=list)
+
+
 class Moderation:
     def __init__(self, rules: list[ModerationRule]) -> None:
         self.rules = rules
 
     @classmethod
     def load(cls, rules_dir: Path) -> Moderation:
-        path = rules_dir / "moderation.yaml"
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            items = data.get("rules", []) if isinstance(data, dict) else None
-            if items is None:
-                raise RulesFileError(f"{path}: expected a mapping with 'rules'")
-            return cls([ModerationRule.model_validate(item) for item in items])
-        except OSError as exc:
-            raise RulesFileError(f"{path}: cannot read: {exc.strerror}") from exc
-        except (yaml.YAMLError, ValidationError) as exc:
-            raise RulesFileError(f"{path}: {exc}") from exc
+        found = load_model_file(rules_dir / "moderation.yaml", ModerationFile)
+        return cls(found.rules)
 
     def check(self, text: str) -> list[Verdict]:
         verdicts = []

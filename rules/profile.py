@@ -6,10 +6,9 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from rules.errors import RulesFileError
+from rules.datafile import load_model_file
 from rules.russian import name_pattern
 
 
@@ -93,19 +92,4 @@ class AgencyProfile(BaseModel):
 
 
 def load_profile(path: Path) -> AgencyProfile:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RulesFileError(f"{path}: cannot read the agency profile: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise RulesFileError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return AgencyProfile.model_validate(data)
-    except ValidationError as exc:
-        raise RulesFileError(f"{path}: {_first_error(exc)}") from exc
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    return f"field {where}: {err['msg']}"
+    return load_model_file(path, AgencyProfile)

@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
-from pydantic import BaseModel, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, PrivateAttr, field_validator, model_validator
 
+from rules.datafile import load_model_file
 from rules.errors import RulesFileError
 
 log = logging.getLogger(__name__)
@@ -152,10 +152,4 @@ class WorkingCalendar(BaseModel):
 
 
 def load_calendar(path: Path) -> WorkingCalendar:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return WorkingCalendar.model_validate(data)
-    except OSError as exc:
-        raise RulesFileError(f"{path}: cannot read: {exc.strerror}") from exc
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise RulesFileError(f"{path}: {exc}") from exc
+    return load_model_file(path, WorkingCalendar)

@@ -118,3 +118,50 @@ def test_moderation_leaves_ordinary_comments_alone() -> None:
 def test_agency_names_are_found_in_any_case_form(text: str, found: bool) -> None:
     profile = load_profile(RULES_DIR / "agency.example.yaml")
     assert bool(profile.find_mentions(text)) is found
+
+
+def test_every_rules_file_reports_errors_one_way(rules_dir: Path) -> None:
+    """Response rules, moderation, calendar, profile and catalog are read by one loader
+    (rules/datafile.py): an error is ``file: field.path (id 'x'): message``."""
+    from rules.catalog import load_catalog
+    from rules.working_calendar import load_calendar
+
+    response = rules_dir / "response.yaml"
+    response.write_text(
+        "rules:\n  - id: w\n    kind: mention\n    deadline: {hours: -1}\n", encoding="utf-8"
+    )
+    with pytest.raises(RulesFileError) as info:
+        ResponseRules.load(rules_dir)
+    assert str(info.value).startswith(f"{response}: rules.0.deadline.hours (id 'w'): ")
+
+    moderation = rules_dir / "moderation.yaml"
+    moderation.write_text(
+        "rules:\n  - {id: ok, action: hide, reason: x, words: [a]}\n"
+        "  - {id: broken, action: hide, reason: x, patterns: ['(unclosed']}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RulesFileError) as info:
+        Moderation.load(rules_dir)
+    assert str(info.value).startswith(f"{moderation}: rules.1.patterns (id 'broken'): ")
+    moderation.write_text("rules: {not: a list}\n", encoding="utf-8")
+    with pytest.raises(RulesFileError, match=r"moderation\.yaml: rules: "):
+        Moderation.load(rules_dir)
+
+    calendar = rules_dir / "calendar.yaml"
+    calendar.write_text("hours: {start: '18:00', end: '09:00'}\n", encoding="utf-8")
+    with pytest.raises(RulesFileError, match=r"calendar\.yaml: .*start before end"):
+        load_calendar(calendar)
+
+    profile = rules_dir / "agency.yaml"
+    profile.write_text("names: [\n", encoding="utf-8")
+    with pytest.raises(RulesFileError, match=r"agency\.yaml: not valid YAML"):
+        load_profile(profile)
+    with pytest.raises(RulesFileError, match=r"missing\.yaml: cannot read"):
+        load_profile(rules_dir / "missing.yaml")
+
+    catalog = rules_dir / "catalog.yaml"
+    catalog.write_text(
+        "services:\n  - {id: a, title: A}\n  - {id: Bad Id, title: B}\n", encoding="utf-8"
+    )
+    with pytest.raises(RulesFileError, match=r"catalog\.yaml: services\.1\.id \(id 'Bad Id'\): "):
+        load_catalog(catalog)

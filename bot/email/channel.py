@@ -1,4 +1,5 @@
-"""The email channel at run time: read the mailbox (IDLE or polling), deliver queued letters.
+"""The email channel at run time: read the mailbox (IDLE or polling); one round of reading
+and delivering for ``otklik email poll``.
 
 Off unless ``OTKLIK_IMAP_HOST``, ``OTKLIK_SMTP_HOST`` and ``OTKLIK_EMAIL_FROM`` are set. The web
 app starts it in its lifespan; ``otklik email poll`` runs one round from the command line.
@@ -112,29 +113,15 @@ class EmailChannel:
                 log.exception("email poll failed")
             await asyncio.to_thread(self.wait_for_mail, interval)
 
-    async def send_forever(self) -> None:
-        """Deliver queued letters every ``outbox_interval`` seconds, like the other channels."""
-        interval = max(1, self.runtime.settings.outbox_interval)
-        while True:
-            try:
-                report = await self.outbox.deliver_once()
-                if report.failed:
-                    log.warning("email: %d letters failed for good", len(report.failed))
-            except Exception:  # keep the channel alive; the next round retries
-                log.exception("email delivery failed")
-            await asyncio.sleep(interval)
-
 
 def start_email_channel(runtime: Runtime) -> EmailChannel | None:
-    """Start the channel as a background task if it is configured; None if it is off."""
+    """Start the mailbox reader as a background task if the channel is configured; None if it
+    is off. Letters are delivered by the process's one outbox loop (``bot.delivery``)."""
     if not runtime.settings.email_enabled:
         return None
     channel = EmailChannel.from_runtime(runtime)
     log.info("email channel on: %s via %s", channel.config.address, channel.config.host)
-    channel.tasks = [
-        asyncio.create_task(channel.read_forever(), name="otklik-email-read"),
-        asyncio.create_task(channel.send_forever(), name="otklik-email-send"),
-    ]
+    channel.tasks = [asyncio.create_task(channel.read_forever(), name="otklik-email-read")]
     return channel
 
 

@@ -13,8 +13,9 @@ from maxapi import Bot
 from maxapi.enums.update import UpdateType
 from maxapi.exceptions.max import MaxError
 
-from bot.citizen.app import outbox_loop
-from bot.citizen.engine import BOT_CHANNELS, CitizenBot
+from bot.citizen.app import answer_with
+from bot.citizen.engine import CitizenBot
+from bot.delivery import Delivery
 from bot.max.client import make_bot
 from bot.max.pipeline import MaxPipeline
 from bot.max.sender import MaxSender
@@ -100,10 +101,9 @@ def poll_command() -> None:
             runtime.factory, runtime.clock, runtime.rules_source, settings, kb=runtime.kb
         )
         sender = MaxSender(bot, settings.max_rate_per_second)
-        worker = asyncio.create_task(outbox_loop(runtime, {"max": sender}, citizen))
+        worker = asyncio.create_task(Delivery(runtime, {"max": sender}, citizen).forever(1.0))
         try:
-            for channel in BOT_CHANNELS:  # as the web app does (bot.citizen.app.answer_pending)
-                runtime.inbox.after_processing(channel, citizen.handle_pending)
+            answer_with(runtime, citizen.handle_pending)  # as the web app and the worker do
             runtime.inbox.process_pending()
             await poll(MaxPipeline(runtime, citizen, bot), bot)
         finally:

@@ -18,10 +18,10 @@ import logging
 import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
+from bot.intake import receive
 from bot.max.app import max_pipeline
 from bot.payload import load_json
 from core.events import PayloadError
-from inbox.web.processing import journal_only, processing_executor
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -45,16 +45,10 @@ async def max_webhook(request: Request, background: BackgroundTasks) -> dict[str
         log.error("MAX webhook: unreadable update from %s rejected: %s", client, exc)
         raise HTTPException(400, detail=f"not a MAX Update: {exc}") from None
     try:
-        accepted = await pipeline.accept(event)
+        received = await receive(request.app, event, label="MAX update")
     except sa.exc.SQLAlchemyError as exc:
         log.error("MAX webhook: journal unavailable, MAX will deliver again: %s", exc)
         raise HTTPException(503, detail="storage unavailable, retry later") from exc
-    if accepted.duplicate or journal_only(request.app):
-        return {"ok": True}
-    job = processing_executor(request.app).submit(pipeline.process_and_reply, accepted, event)
-    if job is None:
-        log.warning(
-            "MAX update %s: processing is busy, left for process_pending", event.external_id
-        )
-    background.add_task(pipeline.answer_button_after, job, event)
+    if received.mode in ("executor", "busy"):
+        background.add_task(pipeline.answer_button_after, received.job, event)
     return {"ok": True}

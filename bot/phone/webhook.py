@@ -76,7 +76,7 @@ def build_robot(runtime: Runtime) -> Robot:
 
 def get_robot(request: Request) -> Robot:
     robot: Robot | None = getattr(request.app.state, "phone_robot", None)
-    if robot is None:  # normally loaded at start-up (otklik.channels.start)
+    if robot is None:  # normally loaded at start-up (otklik.registry.start)
         robot = request.app.state.phone_robot = build_robot(request.app.state.runtime)
     return robot
 

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 import typer
 from aiogram import Bot
 
-from bot.citizen.app import outbox_loop
-from bot.citizen.engine import BOT_CHANNELS, CitizenBot
+from bot.citizen.app import answer_with
+from bot.citizen.engine import CitizenBot
+from bot.delivery import Delivery
 from bot.telegram.pipeline import TelegramPipeline
 from bot.telegram.sender import TelegramSender
 from core.config import get_settings
@@ -80,13 +81,11 @@ def poll_command() -> None:
         citizen = CitizenBot.from_settings(
             runtime.factory, runtime.clock, runtime.rules_source, settings
         )
-        worker = asyncio.create_task(
-            outbox_loop(runtime, {"telegram": TelegramSender(bot)}, citizen)
-        )
+        delivery = Delivery(runtime, {"telegram": TelegramSender(bot)}, citizen)
+        worker = asyncio.create_task(delivery.forever(1.0))
         try:
             await bot.delete_webhook(drop_pending_updates=False)
-            for channel in BOT_CHANNELS:  # as the web app does (bot.citizen.app.answer_pending)
-                runtime.inbox.after_processing(channel, citizen.handle_pending)
+            answer_with(runtime, citizen.handle_pending)  # as the web app and the worker do
             runtime.inbox.process_pending()
             await poll(TelegramPipeline(runtime, citizen, bot), bot)
         finally:

@@ -18,6 +18,7 @@ from aiogram.exceptions import TelegramAPIError
 
 from bot.citizen.engine import CitizenBot
 from bot.citizen.texts import BUTTON_WHILE_OPERATOR, RATE_PREFIX, RATE_REFUSED
+from bot.intake import process_and_reply
 from bot.telegram.parse import parse_update
 from core.events import InboundEvent
 from inbox.ingest import Accepted
@@ -52,12 +53,13 @@ class TelegramPipeline:
     def process_and_reply(self, accepted: Accepted, event: InboundEvent) -> list[int]:
         """Process the update and run the citizen bot (blocking: on a worker thread); the ids
         of the bot's replies, none when processing failed (logged, left in the journal)."""
-        try:
-            processed = self.runtime.inbox.process(accepted.record_id)
-            return self.citizen_bot.handle(processed, event)
-        except Exception:
-            log.exception("telegram update %s: processing failed", event.external_id)
-            return []
+        return process_and_reply(
+            self.runtime,
+            lambda: self.citizen_bot,
+            accepted.record_id,
+            event,
+            label="telegram update",
+        )
 
     async def answer_button_after(
         self, job: concurrent.futures.Future[list[int]] | None, event: InboundEvent

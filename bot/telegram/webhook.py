@@ -8,7 +8,7 @@ bot's answer run after the response, on the app's processing executor
 (``inbox/web/processing.py``), so Telegram never waits for them and they never hold up the
 journal commits of the next updates; when the executor is full, ``process_pending`` finishes
 the update later and its after-processing hook runs the citizen bot then
-(``bot.citizen.app.answer_pending``). With ``OTKLIK_PROCESSING=worker`` the webhook only journals:
+(``bot.citizen.app.answer_with``). With ``OTKLIK_PROCESSING=worker`` the webhook only journals:
 ``otklik worker`` processes the update and the bot's answer goes out through its outbox (a
 pressed button's spinner is then stopped at once, without the operator pop-up).
 """
@@ -22,9 +22,9 @@ import logging
 import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
+from bot.intake import receive
 from bot.telegram.app import telegram_pipeline
 from core.events import PayloadError
-from inbox.web.processing import journal_only, processing_executor
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -50,17 +50,10 @@ async def telegram_webhook(request: Request, background: BackgroundTasks) -> dic
         log.error("telegram webhook: unreadable update dropped: %s", exc)
         return {"ok": True}
     try:
-        accepted = await pipeline.accept(event)
+        received = await receive(request.app, event, label="telegram update")
     except sa.exc.SQLAlchemyError as exc:
         log.error("telegram webhook: journal unavailable, Telegram will retry: %s", exc)
         raise HTTPException(503, detail="storage unavailable, retry later") from exc
-    if not accepted.duplicate:
-        if journal_only(request.app):  # otklik worker processes it and the bot answers there
-            background.add_task(pipeline.answer_button_after, None, event)
-            return {"ok": True}
-        job = processing_executor(request.app).submit(pipeline.process_and_reply, accepted, event)
-        if job is None:
-            log.warning("telegram update %s: processing is busy, left for process_pending",
-                        event.external_id)  # fmt: skip
-        background.add_task(pipeline.answer_button_after, job, event)
+    if received.mode != "duplicate":  # the spinner stops once processed, or at once
+        background.add_task(pipeline.answer_button_after, received.job, event)
     return {"ok": True}

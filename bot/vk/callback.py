@@ -5,10 +5,11 @@
   then answer ``ok``. VK repeats an event it got no ``ok`` for, so a database failure is
   answered 503 (VK retries later), and a repeat of a stored event (same ``event_id``) is
   answered ``ok`` without being stored twice. Rules run after the answer, on the app's
-  processing executor (``inbox/web/processing.py``), never on the thread pool the journal
-  commits use; when it is full the event waits for ``process_pending``, which then runs the
-  citizen bot for a private message through its hook (``bot.citizen.app.answer_pending``). With
-  ``OTKLIK_PROCESSING=worker`` nothing runs here after the answer: ``otklik worker`` does it.
+  processing executor (``bot.intake.receive``, ``inbox/web/processing.py``), never on the
+  thread pool the journal commits use; when it is full the event waits for
+  ``process_pending``, which then runs the citizen bot for a private message through its
+  hook (``bot.citizen.app.answer_with``). With ``OTKLIK_PROCESSING=worker`` nothing runs
+  here after the answer: ``otklik worker`` does it.
 * A private message (not a group chat, not a comment) then goes to the citizen bot, as a
   Telegram private chat does: its answer is queued in the outbox for ``bot/vk/sender.py``.
 * VK's echo of a reply Otklik sent (``message_reply``, the community's comment) is journalled
@@ -22,21 +23,18 @@ from __future__ import annotations
 import hmac
 import logging
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.citizen.app import citizen_bot
-from bot.citizen.engine import is_dialogue
-from bot.journal import process_quietly
+from bot.intake import receive
 from bot.payload import load_json
 from bot.vk.echo import as_echo, sent_by_us
 from bot.vk.parse import parse_vk
 from core.events import InboundEvent, PayloadError
 from inbox.ingest import Accepted
 from inbox.runtime import Runtime
-from inbox.web.processing import journal_only, processing_executor, settled
+from inbox.web.processing import settled
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +73,12 @@ async def vk_callback(request: Request, background: BackgroundTasks) -> PlainTex
         log.warning("VK callback from %s: %s", client, exc)
         return _text("bad request", 400)
     try:
-        accepted, event = await run_in_threadpool(_accept, runtime, event)
+        received = await receive(request.app, event, label="VK event", accept=_accept)
     except SQLAlchemyError:
         log.exception("VK callback: event %s not stored; VK will send it again", event.external_id)
         return _text("not stored, retry later", 503)
-    if accepted.duplicate or journal_only(request.app):  # worker mode: otklik worker does it
-        return _text("ok")
-    if is_dialogue(event):
-        job = processing_executor(request.app).submit(
-            _process_and_answer, request.app, accepted.record_id, event
-        )
-    else:
-        job = processing_executor(request.app).submit(process_quietly, runtime, accepted.record_id)
-    if job is None:
-        log.warning("VK event %s: processing is busy, left for process_pending", event.external_id)
-    else:
-        background.add_task(settled, job)
+    if received.job is not None:
+        background.add_task(settled, received.job)
     return _text("ok")
 
 
@@ -101,14 +89,3 @@ def _accept(runtime: Runtime, event: InboundEvent) -> tuple[Accepted, InboundEve
     if echoed is not None:
         event = as_echo(event, echoed)
     return runtime.inbox.accept(event), event
-
-
-def _process_and_answer(app: FastAPI, record_id: int, event: InboundEvent) -> None:
-    """Process a private message and let the citizen bot answer it (into the outbox). The bot
-    is built here, on first use, so that loading the knowledge base never delays ``ok``. A
-    failure is logged; the journal keeps the event for ``process_pending``."""
-    try:
-        processed = app.state.runtime.inbox.process(record_id)
-        citizen_bot(app).handle(processed, event)
-    except Exception:
-        log.exception("VK event %s: processing or the bot's answer failed", event.external_id)

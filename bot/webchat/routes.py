@@ -30,16 +30,16 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import Field, model_validator
 
-from bot.citizen.app import citizen_bot
 from bot.citizen.payment import qr_png
 from bot.citizen.texts import BUTTON_WHILE_OPERATOR, RATE_PREFIX, RATE_REFUSED
+from bot.intake import receive
 from bot.webchat import session, store
 from bot.webchat.session import COOKIE
 from core.bounded import INT64_MAX, DbId
 from core.codepoints import StorableModel
 from inbox import quota
 from inbox.runtime import Runtime
-from inbox.web.processing import journal_only, processing_executor, settled
+from inbox.web.processing import settled
 
 __all__ = ["COOKIE", "router"]
 
@@ -125,28 +125,15 @@ async def post_message(
         label=body.label, client_id=body.client_id,
     )  # fmt: skip
     try:
-        accepted = await asyncio.to_thread(rt.inbox.accept, event)
+        received = await receive(
+            request.app, event, label="web chat message", answer_unprocessed=True
+        )
     except sa.exc.SQLAlchemyError as exc:
         raise HTTPException(503, detail=UNAVAILABLE) from exc
-    if journal_only(request.app) or accepted.duplicate:
-        # worker mode: otklik worker processes it and the bot answers there; the page's
-        # polling shows both
-        return {"ok": True}
-    bot = citizen_bot(request.app)
-
-    def process_and_answer() -> list[int]:
-        try:
-            processed = rt.inbox.process(accepted.record_id)
-        except Exception:  # recorded on the journal row; process_pending tries again
-            processed = None
-        return bot.handle(processed, event)
-
-    # On the app's processing executor (one thread, bounded), like the webhooks: a flood of
-    # chat messages cannot take more CPU than that from the operators' pages.
-    job = processing_executor(request.app).submit(process_and_answer)
-    if job is None:  # full: journalled, process_pending answers it (docs/citizen-bot.md)
-        log.warning("web chat message %s: processing is busy, left for process_pending",
-                    event.external_id)  # fmt: skip
+    # Worker mode: otklik worker processes it and the bot answers there; the executor was
+    # full: process_pending answers it (docs/citizen-bot.md). The page's polling shows both.
+    job = received.job
+    if job is None:
         return {"ok": True}
     try:
         replies = await settled(job)

@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
@@ -21,6 +20,7 @@ from sqlmodel import Session, col, select
 from core.bounded import DbId
 from inbox import audit, operators, throttle
 from inbox.demo_accounts import demo_passwords_in_use
+from inbox.kb_edit import EntryNotFound, EntryNotSaved, find_entry, save_entry_texts
 from inbox.kb_workflow import SheetDrafts, WorkflowError, import_drafts
 from inbox.models import Operator, Role
 from inbox.runtime import Runtime
@@ -29,7 +29,7 @@ from inbox.web.ui.resources import readability_bar, save_bar
 from inbox.web.ui.security import ROLE_RANK, AdminDep, SupervisorDep, verify_csrf
 from inbox.web.ui.templating import flash, render
 from knowledge_base.datafile import DataFileError
-from knowledge_base.entries import KBEntry, KBLoadError, load_entries
+from knowledge_base.entries import KBEntry, KBLoadError
 from knowledge_base.readability import ReadabilityBar, check_text
 from knowledge_base.spreadsheet import (
     SpreadsheetError,
@@ -38,7 +38,7 @@ from knowledge_base.spreadsheet import (
     write_csv,
     write_xlsx,
 )
-from knowledge_base.store import heading_comment, write_atomically
+from knowledge_base.store import write_atomically
 from rules.engine import ResponseRules
 from rules.errors import RulesFileError
 from rules.profile import load_profile
@@ -315,34 +315,15 @@ def bar_save(
 
 # -- knowledge base ---------------------------------------------------------------------------
 #
-# Entries are read from and written to the agency's directory (``Runtime.kb``, setting
-# ``kb_dir``): the first save copies the shipped entries there, so the package's files stay as
-# shipped. After a save the shared knowledge base is rebuilt at once: the citizen bot, the
-# phone robot, the NLU and the suggestions answer with the new text from the next message on.
+# Entries are read from and written to the agency's directory (``Runtime.kb``); an entry's
+# texts are saved by ``inbox.kb_edit`` (which also documents where and how).
 
 
 def _entry_file(directory: Path, entry_id: str) -> tuple[Path, list[dict[str, object]], int]:
-    for path in sorted(directory.glob("*.yaml")):
-        items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-        for index, item in enumerate(items):
-            if isinstance(item, dict) and item.get("id") == entry_id:
-                return path, items, index
-    raise HTTPException(404, detail="Нет такой записи базы знаний.")
-
-
-def _check_entries(path: Path, text: str) -> str | None:
-    """Load the whole directory with ``path`` replaced by ``text``, in a scratch copy; the
-    error, if any, naming the file as the administrator knows it."""
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        for sibling in path.parent.glob("*.yaml"):
-            shutil.copy(sibling, folder / sibling.name)
-        (folder / path.name).write_text(text, encoding="utf-8")
-        try:
-            load_entries(folder)
-        except KBLoadError as exc:
-            return str(exc).replace(str(folder / path.name), path.name).replace(scratch, "")
-    return None
+    try:
+        return find_entry(directory, entry_id)
+    except EntryNotFound:
+        raise HTTPException(404, detail="Нет такой записи базы знаний.") from None
 
 
 @router.get("/admin/kb")
@@ -451,10 +432,8 @@ def kb_entry_save(
     page's form does; a blank field clears it, and a blank form value arrives as None);
     «когда» without «почему» is refused, as ``otklik kb check`` refuses it.
 
-    The edited file must load together with its siblings before it is written; it is
-    replaced atomically (another process reading the directory sees the old file or the new
-    one), and the knowledge base is rebuilt from the directory. Should that fail, the old file
-    is put back and the previous knowledge base stays in use.
+    The checks, the write and the rebuild of the knowledge base are
+    ``inbox.kb_edit.save_entry_texts``.
     """
     texts: dict[str, str | None] = {
         "question": question.strip(),
@@ -464,38 +443,11 @@ def kb_entry_save(
     if why_when:
         texts["cannot_because"] = (cannot_because or "").strip() or None
         texts["available_when"] = (available_when or "").strip() or None
-    _, items, index = _entry_file(rt.kb.entries_dir, entry_id)
-    merged = {**items[index], **texts}
-    if merged.get("available_when") and not merged.get("cannot_because"):
-        flash(request, "Не сохранено: сначала напишите, почему нельзя сейчас, потом — когда будет.",
-              "error")  # fmt: skip
+    _entry_file(rt.kb.entries_dir, entry_id)  # 404 for an unknown id
+    try:
+        save_entry_texts(rt, me, entry_id, texts)
+    except EntryNotSaved as exc:
+        flash(request, f"Не сохранено: {exc}", "error")
         return _redirect(f"/ui/admin/kb/{entry_id}")
-    try:  # before anything is copied or written
-        KBEntry.model_validate({**items[index], **texts})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        flash(request, f"Не сохранено: {'.'.join(map(str, err['loc']))}: {err['msg']}", "error")
-        return _redirect(f"/ui/admin/kb/{entry_id}")
-    with rt.kb.editing() as directory:
-        path, items, index = _entry_file(directory, entry_id)
-        items[index] = {k: v for k, v in {**items[index], **texts}.items() if v is not None}
-        backup = path.read_text(encoding="utf-8")
-        # safe_dump drops comments: the file's heading comment is kept, those between entries
-        # are lost (in the agency's copy; the shipped file is never written).
-        text = heading_comment(backup) + yaml.safe_dump(
-            items, allow_unicode=True, sort_keys=False, width=100
-        )
-        error = _check_entries(path, text)
-        if error:
-            flash(request, f"Не сохранено: {error}", "error")
-            return _redirect(f"/ui/admin/kb/{entry_id}")
-        write_atomically(path, text)
-        try:
-            rt.kb.reload()
-        except (KBLoadError, DataFileError) as exc:
-            write_atomically(path, backup)
-            flash(request, f"Не сохранено: {exc}", "error")
-            return _redirect(f"/ui/admin/kb/{entry_id}")
-    _audit(rt, me, "kb_entry_changed", entry=entry_id, file=path.name)
     flash(request, f"Запись «{entry_id}» сохранена. Бот уже отвечает новым текстом.")
     return _redirect("/ui/admin/kb")

@@ -42,8 +42,6 @@ from knowledge_base.templates import (
 
 router = APIRouter(dependencies=[Depends(verify_csrf)])
 
-MODERATION_CHOICES = ("allow", "flag", "hide")
-
 
 def _back(conversation_id: int) -> RedirectResponse:
     return RedirectResponse(f"/ui/c/{conversation_id}", status_code=303)
@@ -370,33 +368,7 @@ def moderate(
     now = rt.clock.now()
 
     def review(session: Session, conversation: Conversation) -> None:
-        message = session.get(Message, message_id)
-        if message is None or message.conversation_id != conversation.id:
-            raise workflow.WorkflowError("сообщение не из этого обращения")
-        if action not in MODERATION_CHOICES:
-            raise workflow.WorkflowError("неизвестное действие модерации")
-        if not reason.strip():
-            raise workflow.WorkflowError("укажите причину решения модерации")
-        previous = session.exec(
-            select(ModerationDecision)
-            .where(ModerationDecision.message_id == message_id)
-            .order_by(col(ModerationDecision.id).desc())
-        ).first()
-        session.add(
-            ModerationDecision(
-                message_id=message_id,
-                rule_id=previous.rule_id if previous else "manual",
-                action=action,
-                reason=reason.strip(),
-                decided_at=now,
-                decided_by=me.login,
-            )
-        )
-        audit.record(
-            session, "moderation_review", now, conversation_id=conversation.id,
-            operator_id=me.id, actor=me.login, message_id=message_id, action=action,
-            previous=previous.action if previous else None, reason=reason.strip(),
-        )  # fmt: skip
+        workflow.review_moderation(session, conversation, message_id, action, reason, me, now)
 
     return _act(request, rt, conversation_id, review, "Решение модерации записано.")
 

@@ -1,0 +1,104 @@
+"""Actions the UI's routes call and a command or the API can call too: the moderation
+review (``inbox.workflow.review_moderation``) and saving a knowledge-base entry's texts
+(``inbox.kb_edit.save_entry_texts``), with their checks and audit events, without HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import col, select
+
+from bot.normalize import normalize
+from core.clock import FrozenClock
+from core.events import Channel
+from inbox import workflow
+from inbox.kb_edit import EntryNotFound, EntryNotSaved, save_entry_texts
+from inbox.models import AuditEvent, Conversation, Message, ModerationDecision, Operator
+from inbox.runtime import Runtime
+from knowledge_base.entries import load_entries
+from knowledge_base.store import SEED_DIR
+from tests.conftest import payload
+
+
+def admin(runtime: Runtime) -> Operator:
+    with runtime.factory() as session:
+        operator = Operator(login="olga", display_name="Ольга", role="admin")
+        session.add(operator)
+        session.commit()
+        session.refresh(operator)
+        return operator
+
+
+def test_moderation_review_records_a_decision_and_refuses_bad_input(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    event = normalize(
+        Channel.telegram, payload("telegram", "private_message.json"), runtime.profile
+    )
+    _, processed = runtime.inbox.ingest(event.model_copy(update={"published_at": clock.now()}))
+    assert processed is not None and processed.conversation_id is not None
+    me = admin(runtime)
+    with runtime.factory() as session:
+        conversation = session.get(Conversation, processed.conversation_id)
+        assert conversation is not None
+        message = session.exec(
+            select(Message).where(Message.conversation_id == conversation.id)
+        ).first()
+        assert message is not None and message.id is not None
+        for action, reason, error in [
+            ("delete", "спам", "неизвестное действие"),
+            ("hide", "  ", "укажите причину"),
+        ]:
+            with pytest.raises(workflow.WorkflowError, match=error):
+                workflow.review_moderation(
+                    session, conversation, message.id, action, reason, me, clock.now()
+                )
+        with pytest.raises(workflow.WorkflowError, match="не из этого обращения"):
+            workflow.review_moderation(
+                session, conversation, message.id + 10_000, "hide", "x", me, clock.now()
+            )
+        workflow.review_moderation(
+            session, conversation, message.id, "hide", " телефон в тексте ", me, clock.now()
+        )
+        session.commit()
+        [decision] = session.exec(
+            select(ModerationDecision).where(ModerationDecision.message_id == message.id)
+        ).all()
+        assert (decision.action, decision.reason, decision.rule_id, decision.decided_by) == (
+            "hide", "телефон в тексте", "manual", "olga",
+        )  # fmt: skip
+        review = session.exec(
+            select(AuditEvent).where(col(AuditEvent.kind) == "moderation_review")
+        ).one()
+        assert review.data["previous"] is None and review.operator_id == me.id
+
+
+def test_saving_a_kb_entry_writes_the_agency_copy_reloads_and_audits(runtime: Runtime) -> None:
+    me = admin(runtime)
+    agency = runtime.settings.effective_kb_dir
+    with pytest.raises(EntryNotFound):
+        save_entry_texts(runtime, me, "no-such-entry", {"short_answer": "x"})
+    with pytest.raises(EntryNotSaved, match="почему нельзя"):
+        save_entry_texts(
+            runtime, me, "garbage-bulky", {"available_when": "в мае", "cannot_because": None}
+        )
+    with pytest.raises(EntryNotSaved, match="short_answer"):
+        save_entry_texts(runtime, me, "garbage-bulky", {"short_answer": ""})
+    with pytest.raises(EntryNotSaved, match="так не меняются: id"):
+        save_entry_texts(runtime, me, "garbage-bulky", {"id": "other"})
+    assert not agency.exists()  # a refused edit copies nothing
+    answer = "Диван оставьте на площадке для крупного мусора во вторник."
+    path = save_entry_texts(runtime, me, "garbage-bulky", {"short_answer": answer})
+    assert path.parent == agency and path.name == "garbage.yaml"
+    assert next(e for e in load_entries(agency) if e.id == "garbage-bulky").short_answer == answer
+    assert next(e for e in runtime.kb.get().entries if e.id == "garbage-bulky").short_answer == (
+        answer
+    )  # the shared knowledge base answers with it at once
+    assert next(e for e in load_entries(SEED_DIR) if e.id == "garbage-bulky").short_answer != (
+        answer
+    )  # the shipped file stays as shipped
+    with runtime.factory() as session:
+        [event] = session.exec(
+            select(AuditEvent).where(col(AuditEvent.kind) == "kb_entry_changed")
+        ).all()
+    assert event.data == {"entry": "garbage-bulky", "file": "garbage.yaml"}
+    assert event.operator_id == me.id
