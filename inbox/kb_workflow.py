@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from inbox.db import READ_ONLY
 from inbox.models import KBRevision, Operator, Role
 from knowledge_base.entries import KBEntry, load_entries
 from knowledge_base.merge import EntryMerge, content_hash, entry_data, merge_entry, unified_diff
@@ -164,6 +165,7 @@ class DatabaseOverlay:
         if self.stamp is not None and not self.stamp.exists():
             return []  # nothing was ever published: no need to ask the database
         with self._factory() as session:
+            session.connection(execution_options=READ_ONLY)  # never waits for a writer
             return published_items(session)
 
     def changed(self) -> None:

@@ -21,7 +21,14 @@ from sqlmodel import Session, col, select
 from core.bounded import DbId
 from inbox import audit, operators, throttle
 from inbox.demo_accounts import demo_passwords_in_use
-from inbox.kb_workflow import SheetDrafts, WorkflowError, import_drafts
+from inbox.kb_workflow import (
+    SheetDrafts,
+    WorkflowError,
+    current_data,
+    import_drafts,
+    open_revision,
+    save_draft,
+)
 from inbox.models import Operator, Role
 from inbox.runtime import Runtime
 from inbox.web.deps import RuntimeDep
@@ -29,7 +36,7 @@ from inbox.web.ui.resources import readability_bar, save_bar
 from inbox.web.ui.security import ROLE_RANK, AdminDep, SupervisorDep, verify_csrf
 from inbox.web.ui.templating import flash, render
 from knowledge_base.datafile import DataFileError
-from knowledge_base.entries import KBEntry, KBLoadError, load_entries
+from knowledge_base.entries import KBEntry, KBLoadError
 from knowledge_base.readability import ReadabilityBar, check_text
 from knowledge_base.spreadsheet import (
     SpreadsheetError,
@@ -38,7 +45,7 @@ from knowledge_base.spreadsheet import (
     write_csv,
     write_xlsx,
 )
-from knowledge_base.store import heading_comment, write_atomically
+from knowledge_base.store import write_atomically
 from rules.engine import ResponseRules
 from rules.errors import RulesFileError
 from rules.profile import load_profile
@@ -315,34 +322,10 @@ def bar_save(
 
 # -- knowledge base ---------------------------------------------------------------------------
 #
-# Entries are read from and written to the agency's directory (``Runtime.kb``, setting
-# ``kb_dir``): the first save copies the shipped entries there, so the package's files stay as
-# shipped. After a save the shared knowledge base is rebuilt at once: the citizen bot, the
-# phone robot, the NLU and the suggestions answer with the new text from the next message on.
-
-
-def _entry_file(directory: Path, entry_id: str) -> tuple[Path, list[dict[str, object]], int]:
-    for path in sorted(directory.glob("*.yaml")):
-        items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-        for index, item in enumerate(items):
-            if isinstance(item, dict) and item.get("id") == entry_id:
-                return path, items, index
-    raise HTTPException(404, detail="Нет такой записи базы знаний.")
-
-
-def _check_entries(path: Path, text: str) -> str | None:
-    """Load the whole directory with ``path`` replaced by ``text``, in a scratch copy; the
-    error, if any, naming the file as the administrator knows it."""
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        for sibling in path.parent.glob("*.yaml"):
-            shutil.copy(sibling, folder / sibling.name)
-        (folder / path.name).write_text(text, encoding="utf-8")
-        try:
-            load_entries(folder)
-        except KBLoadError as exc:
-            return str(exc).replace(str(folder / path.name), path.name).replace(scratch, "")
-    return None
+# The UI never writes the entry files: an edit here, on «Проверка базы» or from a spreadsheet
+# is a draft in the database (inbox/kb_workflow.py), and the bot answers with it once another
+# person publishes it. The shipped files stay the base, so upgrades reach the agency
+# (``otklik kb merge`` brings them to the entries it changed).
 
 
 @router.get("/admin/kb")
@@ -416,20 +399,31 @@ def _sheet_drafts(rt: Runtime, me: Operator, entries: list[KBEntry]) -> SheetDra
 
 
 MAX_SHEET_BYTES = 5_000_000
+MAX_TEXT = 20_000
 
 
 @router.get("/admin/kb/{entry_id}")
 def kb_entry_page(request: Request, rt: RuntimeDep, me: AdminDep, entry_id: str) -> Response:
-    path, items, index = _entry_file(rt.kb.entries_dir, entry_id)
-    entry = KBEntry.model_validate(items[index])
+    """The entry as an editor starts from it: its open draft, else what the bot answers now."""
+    with rt.factory() as session:
+        data = current_data(session, rt.kb, entry_id)
+        pending = open_revision(session, entry_id)
+    if data is None:
+        raise HTTPException(404, detail="Нет такой записи базы знаний.")
+    entry = KBEntry.model_validate(data)
     bar = readability_bar(request)
     return render(
-        request, "admin_kb_entry.html", me, section="kb", entry=entry, file=path.name,
+        request, "admin_kb_entry.html", me, section="kb", entry=entry, pending=pending,
         short_report=check_text(entry.short_answer, bar),
         full_report=check_text(entry.full_answer, bar),
         why_report=check_text(entry.cannot_because, bar) if entry.cannot_because else None,
         when_report=check_text(entry.available_when, bar) if entry.available_when else None,
     )  # fmt: skip
+
+
+#: Shown after an edit: the bot keeps its answer until another person publishes the draft.
+DRAFT_SAVED = "Черновик сохранён, ответ изменится после проверки."
+REVIEW_LINK = ("/ui/kb/review", "Проверка базы")
 
 
 @router.post("/admin/kb/{entry_id}")
@@ -438,23 +432,19 @@ def kb_entry_save(
     rt: RuntimeDep,
     me: AdminDep,
     entry_id: str,
-    question: Annotated[str, Form()],
-    short_answer: Annotated[str, Form()],
-    full_answer: Annotated[str, Form()],
+    question: Annotated[str, Form(max_length=MAX_TEXT)],
+    short_answer: Annotated[str, Form(max_length=MAX_TEXT)],
+    full_answer: Annotated[str, Form(max_length=MAX_TEXT)],
     why_when: Annotated[bool, Form()] = False,
-    cannot_because: Annotated[str | None, Form()] = None,
-    available_when: Annotated[str | None, Form()] = None,
+    cannot_because: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
+    available_when: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
 ) -> Response:
-    """Save the answer texts; the readability check is shown, not enforced.
+    """Save the answer texts as a draft (inbox/kb_workflow.py); nothing is written to files.
 
-    «Почему нельзя» and «когда будет» are saved when the form has them (``why_when``: the
-    page's form does; a blank field clears it, and a blank form value arrives as None);
-    «когда» without «почему» is refused, as ``otklik kb check`` refuses it.
-
-    The edited file must load together with its siblings before it is written; it is
-    replaced atomically (another process reading the directory sees the old file or the new
-    one), and the knowledge base is rebuilt from the directory. Should that fail, the old file
-    is put back and the previous knowledge base stays in use.
+    The bot answers with the new text once another supervisor or administrator publishes the
+    draft on «Проверка базы» (four eyes, readability checked there). «Почему нельзя» and
+    «когда будет» are taken when the form has them (``why_when``: the page's form does; a
+    blank field clears it); «когда» without «почему» is refused, as ``otklik kb check`` does.
     """
     texts: dict[str, str | None] = {
         "question": question.strip(),
@@ -464,38 +454,17 @@ def kb_entry_save(
     if why_when:
         texts["cannot_because"] = (cannot_because or "").strip() or None
         texts["available_when"] = (available_when or "").strip() or None
-    _, items, index = _entry_file(rt.kb.entries_dir, entry_id)
-    merged = {**items[index], **texts}
-    if merged.get("available_when") and not merged.get("cannot_because"):
-        flash(request, "Не сохранено: сначала напишите, почему нельзя сейчас, потом — когда будет.",
-              "error")  # fmt: skip
-        return _redirect(f"/ui/admin/kb/{entry_id}")
-    try:  # before anything is copied or written
-        KBEntry.model_validate({**items[index], **texts})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        flash(request, f"Не сохранено: {'.'.join(map(str, err['loc']))}: {err['msg']}", "error")
-        return _redirect(f"/ui/admin/kb/{entry_id}")
-    with rt.kb.editing() as directory:
-        path, items, index = _entry_file(directory, entry_id)
-        items[index] = {k: v for k, v in {**items[index], **texts}.items() if v is not None}
-        backup = path.read_text(encoding="utf-8")
-        # safe_dump drops comments: the file's heading comment is kept, those between entries
-        # are lost (in the agency's copy; the shipped file is never written).
-        text = heading_comment(backup) + yaml.safe_dump(
-            items, allow_unicode=True, sort_keys=False, width=100
-        )
-        error = _check_entries(path, text)
-        if error:
-            flash(request, f"Не сохранено: {error}", "error")
-            return _redirect(f"/ui/admin/kb/{entry_id}")
-        write_atomically(path, text)
+    with rt.factory() as session:
+        data = current_data(session, rt.kb, entry_id)
+        if data is None:
+            raise HTTPException(404, detail="Нет такой записи базы знаний.")
         try:
-            rt.kb.reload()
-        except (KBLoadError, DataFileError) as exc:
-            write_atomically(path, backup)
+            row = save_draft(session, rt.kb, me, {**data, **texts}, rt.clock.now(), origin="admin")
+        except WorkflowError as exc:
             flash(request, f"Не сохранено: {exc}", "error")
             return _redirect(f"/ui/admin/kb/{entry_id}")
-    _audit(rt, me, "kb_entry_changed", entry=entry_id, file=path.name)
-    flash(request, f"Запись «{entry_id}» сохранена. Бот уже отвечает новым текстом.")
-    return _redirect("/ui/admin/kb")
+        session.commit()
+        revision = row.id
+    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=revision)
+    flash(request, f"{DRAFT_SAVED} Запись «{entry_id}».", link=REVIEW_LINK)
+    return _redirect(f"/ui/admin/kb/{entry_id}")
