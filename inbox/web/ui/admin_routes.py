@@ -406,7 +406,11 @@ MAX_TEXT = 20_000
 def kb_entry_page(request: Request, rt: RuntimeDep, me: AdminDep, entry_id: str) -> Response:
     """The entry as an editor starts from it: its open draft, else what the bot answers now."""
     with rt.factory() as session:
-        data = current_data(session, rt.kb, entry_id)
+        try:
+            data = current_data(session, rt.kb, entry_id)
+        except (KBLoadError, DataFileError) as exc:
+            flash(request, f"Запись не открыть: {exc}", "error")
+            return _redirect("/ui/admin/kb")
         pending = open_revision(session, entry_id)
     if data is None:
         raise HTTPException(404, detail="Нет такой записи базы знаний.")
@@ -455,14 +459,17 @@ def kb_entry_save(
         texts["cannot_because"] = (cannot_because or "").strip() or None
         texts["available_when"] = (available_when or "").strip() or None
     with rt.factory() as session:
-        data = current_data(session, rt.kb, entry_id)
-        if data is None:
-            raise HTTPException(404, detail="Нет такой записи базы знаний.")
         try:
+            data = current_data(session, rt.kb, entry_id)
+            if data is None:
+                raise HTTPException(404, detail="Нет такой записи базы знаний.")
             row = save_draft(session, rt.kb, me, {**data, **texts}, rt.clock.now(), origin="admin")
         except WorkflowError as exc:
             flash(request, f"Не сохранено: {exc}", "error")
             return _redirect(f"/ui/admin/kb/{entry_id}")
+        except (KBLoadError, DataFileError) as exc:  # a hand-edited file of the base is broken
+            flash(request, f"Не сохранено: {exc}", "error")
+            return _redirect("/ui/admin/kb")
         session.commit()
         revision = row.id
     _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=revision)
