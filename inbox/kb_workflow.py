@@ -19,6 +19,7 @@ the shipped entries to the overrides: clean merges are published, conflicts beco
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -251,6 +252,63 @@ def save_draft(
     session.add(revision)
     session.flush()
     return revision
+
+
+#: The id of a new entry: lower-case Latin letters, digits and hyphens (it appears in URLs,
+#: the NLU's intent names and the exports).
+ENTRY_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+MAX_ID = 64
+
+
+def new_entry_errors(
+    session: Session,
+    provider: KnowledgeBaseProvider,
+    data: dict[str, Any],
+    bar: ReadabilityBar | None,
+) -> list[str]:
+    """Why ``data`` cannot become the draft of a new entry (empty: it can), in Russian, each
+    naming the field: a malformed or taken id, an empty required field, hard-to-read text."""
+    errors: list[str] = []
+    entry_id = str(data.get("id") or "")
+    if not entry_id:
+        errors.append("Код записи: заполните.")
+    elif len(entry_id) > MAX_ID or not ENTRY_ID.fullmatch(entry_id):
+        errors.append(
+            f"Код записи: только строчные латинские буквы, цифры и дефис, до {MAX_ID} знаков "
+            "(например, garbage-new-year-tree)."
+        )
+    elif (
+        entry_id in shipped(provider)
+        or latest_published(session, entry_id) is not None
+        or open_revision(session, entry_id) is not None
+    ):
+        errors.append(f"Код записи: запись «{entry_id}» уже есть — откройте её и правьте там.")
+    titles = {**FIELD_TITLES, "topic": "Тема", "life_situation": "Жизненная ситуация",
+              "department": "Отдел"}  # fmt: skip
+    for name in ("topic", "life_situation", "department", "question", "short_answer",
+                 "full_answer"):  # fmt: skip
+        if not str(data.get(name) or "").strip():
+            errors.append(f"{titles[name]}: заполните.")
+    if data.get("available_when") and not data.get("cannot_because"):
+        errors.append("Когда будет: сначала напишите, почему нельзя сейчас.")
+    errors.extend(readability_failures(data, bar))
+    return errors
+
+
+def create_draft(
+    session: Session,
+    provider: KnowledgeBaseProvider,
+    me: Operator,
+    data: dict[str, Any],
+    now: datetime,
+    bar: ReadabilityBar | None,
+) -> KBRevision:
+    """The draft of a brand-new entry; ``WorkflowError`` lists every problem at once."""
+    _require_editor(me)
+    errors = new_entry_errors(session, provider, data, bar)
+    if errors:
+        raise WorkflowError("\n".join(errors))
+    return save_draft(session, provider, me, data, now, origin="new")
 
 
 @dataclass
