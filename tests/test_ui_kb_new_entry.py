@@ -86,9 +86,7 @@ def test_a_new_entry_is_a_draft_until_another_supervisor_publishes_it(
         assert admin.get("/ui/admin/kb/garbage-new-year-tree").status_code == 200
 
 
-def test_every_problem_of_the_form_is_listed_and_nothing_is_saved(
-    app: object, rt: Runtime
-) -> None:
+def test_every_problem_of_the_form_is_listed_and_nothing_is_saved(app: object, rt: Runtime) -> None:
     with _client(app) as admin:
         token = login(admin, "admin", "admin-demo")
         taken = admin.post(
