@@ -35,7 +35,7 @@ from inbox.models import KBRevision, Operator, Role
 from knowledge_base.entries import KBEntry, load_entries
 from knowledge_base.merge import EntryMerge, content_hash, entry_data, merge_entry, unified_diff
 from knowledge_base.readability import ReadabilityBar, check_text
-from knowledge_base.store import KnowledgeBaseProvider
+from knowledge_base.store import RETIRED, KnowledgeBaseProvider
 
 #: Who may write drafts and review them.
 EDITORS = (Role.supervisor.value, Role.admin.value)
@@ -311,6 +311,26 @@ def create_draft(
     return save_draft(session, provider, me, data, now, origin="new")
 
 
+def retire_draft(
+    session: Session, provider: KnowledgeBaseProvider, me: Operator, entry_id: str, now: datetime
+) -> KBRevision:
+    """A draft that withdraws the entry («снять с публикации»): once another person approves
+    it, the bot, the phone robot and the suggestions no longer know the entry. Its text is
+    kept in the row, so a later draft of the entry (saved from the draft page) brings it back.
+    """
+    _require_editor(me)
+    data = current_data(session, provider, entry_id)
+    if data is None:
+        raise WorkflowError("Нет такой записи базы знаний.")
+    if data.get(RETIRED):
+        raise WorkflowError("Эта запись уже снята с публикации.")
+    row = save_draft(session, provider, me, data, now, origin="retire")
+    row.data = {**row.data, RETIRED: True}
+    session.add(row)
+    session.flush()
+    return row
+
+
 @dataclass
 class SheetDrafts:
     """What a spreadsheet import made: drafts of new and changed entries; the rest is as is."""
@@ -462,6 +482,9 @@ def merge_shipped(
     files = shipped(provider)
     overrides = [row for row in _latest_overrides(session) if row.base_hash is not None]
     for row in overrides:
+        if row.data.get(RETIRED):  # withdrawn by the agency: an upgrade does not bring it back
+            report.up_to_date.append(row.entry_id)
+            continue
         theirs_entry = files.get(row.entry_id)
         theirs = entry_data(theirs_entry) if theirs_entry else None
         theirs_hash = content_hash(theirs) if theirs else "removed"

@@ -122,3 +122,66 @@ def test_every_problem_of_the_form_is_listed_and_nothing_is_saved(app: object, r
         )
         assert denied.status_code == 403
     assert len(_rows(rt)) == 1
+
+
+OLD_QUESTION = "как вывезти старый диван"
+
+
+def test_an_entry_is_retired_through_a_reviewed_draft_and_can_come_back(
+    app: object, rt: Runtime
+) -> None:
+    old = next(e for e in rt.kb.get().entries if e.id == "garbage-bulky")
+    assert chat(app, OLD_QUESTION).startswith(old.full_answer)
+    with _client(app) as operator:
+        token = login(operator, "anna", "operator-demo")
+        assert (
+            operator.post("/ui/kb/retire/garbage-bulky", data={"csrf_token": token}).status_code
+            == 403
+        )
+    with _client(app) as admin:
+        assert admin.post("/ui/kb/retire/garbage-bulky").status_code == 403  # not logged in
+        token = login(admin, "admin", "admin-demo")
+        assert admin.post("/ui/kb/retire/garbage-bulky", data={}).status_code == 403  # no CSRF
+        assert "Снять с публикации" in admin.get("/ui/admin/kb/garbage-bulky").text
+        unknown = admin.post("/ui/kb/retire/no-such-entry\u202e", data={"csrf_token": token})
+        assert "Не сохранено: Нет такой записи базы знаний." in unknown.text
+        saved = admin.post("/ui/kb/retire/garbage-bulky", data={"csrf_token": token})
+        assert "Черновик «снять с публикации» для записи «garbage-bulky» сохранён" in saved.text
+        assert "снять с публикации</span>" in saved.text  # the badge in the queue
+    assert [r.origin for r in _rows(rt)] == ["retire"]
+    assert chat(app, OLD_QUESTION).startswith(old.full_answer)  # a draft is never answered
+    publish_as_supervisor(app, rt, "garbage-bulky")
+    assert "garbage-bulky" not in {e.id for e in rt.kb.get().entries}
+    assert old.full_answer not in chat(app, OLD_QUESTION)
+    with _client(app) as admin:
+        token = login(admin, "admin", "admin-demo")
+        again = admin.post("/ui/kb/retire/garbage-bulky", data={"csrf_token": token})
+        assert "уже снята с публикации" in again.text
+        # a draft saved from the draft page brings the entry back, after review
+        page = admin.get("/ui/kb/draft/garbage-bulky").text
+        assert old.question in page
+        back = admin.post(
+            "/ui/kb/draft/garbage-bulky",
+            data={"csrf_token": token, "question": old.question,
+                  "short_answer": old.short_answer, "full_answer": old.full_answer},
+        )  # fmt: skip
+        assert "Черновик записи «garbage-bulky» сохранён" in back.text
+    publish_as_supervisor(app, rt, "garbage-bulky")
+    assert chat(app, OLD_QUESTION).startswith(old.full_answer)
+
+
+def test_merge_of_a_shipped_upgrade_leaves_a_retired_entry_retired(rt: Runtime) -> None:
+    from inbox.kb_workflow import approve, merge_shipped, retire_draft
+    from inbox.models import Operator
+
+    with rt.factory() as session:
+        author = session.exec(select(Operator).where(Operator.login == "admin")).one()
+        boss = session.exec(select(Operator).where(Operator.login == "svetlana")).one()
+        row = retire_draft(session, rt.kb, author, "garbage-bulky", rt.clock.now())
+        assert row.id is not None
+        approve(session, boss, row.id, rt.clock.now(), None)
+        row.base_hash = "an older shipped version"  # as after an upgrade changed the entry
+        session.add(row)
+        report = merge_shipped(session, rt.kb, rt.clock.now())
+        session.commit()
+    assert report.up_to_date == ["garbage-bulky"] and not report.merged and not report.conflicts

@@ -27,6 +27,7 @@ from inbox.kb_workflow import (
     open_revision,
     published,
     readability_failures,
+    retire_draft,
     return_draft,
     save_draft,
     shipped,
@@ -180,6 +181,26 @@ def draft_save(
     _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id)
     flash(request, f"Черновик записи «{entry_id}» сохранён. Бот ответит новым текстом, когда "
                    "его проверит и опубликует другой сотрудник.")  # fmt: skip
+    return _redirect("/ui/kb/review")
+
+
+@router.post("/kb/retire/{entry_id}")
+def retire(request: Request, rt: RuntimeDep, me: SupervisorDep, entry_id: str) -> Response:
+    """A draft that withdraws the entry («снять с публикации»), reviewed like any draft."""
+    failed: str | None = None
+    with rt.factory() as session:
+        try:
+            row = retire_draft(session, rt.kb, me, entry_id, rt.clock.now())
+            session.commit()
+            row_id = row.id
+        except WorkflowError as exc:
+            failed = str(exc)
+    if failed is not None:
+        flash(request, f"Не сохранено: {failed}", "error")
+        return _redirect("/ui/kb/review")
+    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id, retire=True)
+    flash(request, f"Черновик «снять с публикации» для записи «{entry_id}» сохранён. Бот "
+                   "перестанет отвечать ею после проверки другим сотрудником.")  # fmt: skip
     return _redirect("/ui/kb/review")
 
 
