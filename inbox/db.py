@@ -51,8 +51,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(connection: sa.Connection) -> None:
     """Take SQLite's write lock at BEGIN: a read-then-write transaction can then never fail
-    half-way with "database is locked" because another process wrote in between."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    half-way with "database is locked" because another process wrote in between.
+
+    A connection with the execution option ``read_only`` (``READ_ONLY``) begins a deferred
+    transaction instead: it only reads, and a read in WAL mode never waits for a writer. The
+    knowledge base reads its overrides so, because it may be rebuilt in the middle of a
+    request whose own transaction already holds the write lock."""
+    if connection.get_execution_options().get("read_only"):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: ``session.connection(execution_options=READ_ONLY)`` before the first query: see above.
+READ_ONLY = {"read_only": True}
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

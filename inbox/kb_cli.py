@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -52,6 +53,50 @@ def kb_gaps(
         typer.echo(f"{number}. {gap.count} × [{', '.join(gap.keywords)}]  nearest: {near}")
         for example in gap.examples[:3]:
             typer.echo(f"     «{example}»")
+
+
+@kb_app.command("export")
+def kb_export(
+    path: Annotated[Path, typer.Argument(help="The spreadsheet to write: .xlsx or .csv")],
+    files_only: Annotated[
+        bool,
+        typer.Option("--files-only", help="Only the entry files, without the published versions."),
+    ] = False,
+) -> None:
+    """Write the knowledge base the bot answers with as a spreadsheet: the entry files with
+    the agency's published versions laid over them, as the UI's download (drafts are not in it).
+    """
+    from core.config import get_settings
+    from inbox.kb_workflow import DatabaseOverlay
+    from inbox.runtime import build_runtime
+    from knowledge_base.entries import load_entries
+    from knowledge_base.spreadsheet import sheet_kind, write_csv, write_xlsx
+    from knowledge_base.store import active_dir, configured_kb_dir, overlaid
+
+    try:
+        kind = sheet_kind(path.name)
+    except ValueError as exc:
+        typer.echo(f"otklik: {exc}", err=True)
+        raise typer.Exit(2) from None
+    entries = load_entries(active_dir(configured_kb_dir()))
+    published = 0
+    if not files_only:
+        rt = build_runtime(get_settings())
+        try:
+            overlay = rt.kb.overlay
+            items = overlay.entries() if isinstance(overlay, DatabaseOverlay) else []
+        except Exception as exc:  # any database error: one clear line and exit 2
+            typer.echo(
+                f"otklik: the published versions were not read from the database ({exc}); "
+                "run `otklik db upgrade`, or export the files alone with --files-only",
+                err=True,
+            )
+            raise typer.Exit(2) from None
+        finally:
+            rt.dispose()
+        entries, published = overlaid(entries, items), len(items)
+    path.write_bytes(write_xlsx(entries) if kind == "xlsx" else write_csv(entries))
+    typer.echo(f"{len(entries)} entries written to {path} ({published} published versions)")
 
 
 @kb_app.command("history")

@@ -19,6 +19,7 @@ the shipped entries to the overrides: clean merges are published, conflicts beco
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,11 +30,12 @@ from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from inbox.db import READ_ONLY
 from inbox.models import KBRevision, Operator, Role
 from knowledge_base.entries import KBEntry, load_entries
 from knowledge_base.merge import EntryMerge, content_hash, entry_data, merge_entry, unified_diff
 from knowledge_base.readability import ReadabilityBar, check_text
-from knowledge_base.store import KnowledgeBaseProvider
+from knowledge_base.store import RETIRED, KnowledgeBaseProvider
 
 #: Who may write drafts and review them.
 EDITORS = (Role.supervisor.value, Role.admin.value)
@@ -164,6 +166,7 @@ class DatabaseOverlay:
         if self.stamp is not None and not self.stamp.exists():
             return []  # nothing was ever published: no need to ask the database
         with self._factory() as session:
+            session.connection(execution_options=READ_ONLY)  # never waits for a writer
             return published_items(session)
 
     def changed(self) -> None:
@@ -249,6 +252,83 @@ def save_draft(
     session.add(revision)
     session.flush()
     return revision
+
+
+#: The id of a new entry: lower-case Latin letters, digits and hyphens (it appears in URLs,
+#: the NLU's intent names and the exports).
+ENTRY_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+MAX_ID = 64
+
+
+def new_entry_errors(
+    session: Session,
+    provider: KnowledgeBaseProvider,
+    data: dict[str, Any],
+    bar: ReadabilityBar | None,
+) -> list[str]:
+    """Why ``data`` cannot become the draft of a new entry (empty: it can), in Russian, each
+    naming the field: a malformed or taken id, an empty required field, hard-to-read text."""
+    errors: list[str] = []
+    entry_id = str(data.get("id") or "")
+    if not entry_id:
+        errors.append("Код записи: заполните.")
+    elif len(entry_id) > MAX_ID or not ENTRY_ID.fullmatch(entry_id):
+        errors.append(
+            f"Код записи: только строчные латинские буквы, цифры и дефис, до {MAX_ID} знаков "
+            "(например, garbage-new-year-tree)."
+        )
+    elif (
+        entry_id in shipped(provider)
+        or latest_published(session, entry_id) is not None
+        or open_revision(session, entry_id) is not None
+    ):
+        errors.append(f"Код записи: запись «{entry_id}» уже есть — откройте её и правьте там.")
+    titles = {**FIELD_TITLES, "topic": "Тема", "life_situation": "Жизненная ситуация",
+              "department": "Отдел"}  # fmt: skip
+    for name in ("topic", "life_situation", "department", "question", "short_answer",
+                 "full_answer"):  # fmt: skip
+        if not str(data.get(name) or "").strip():
+            errors.append(f"{titles[name]}: заполните.")
+    if data.get("available_when") and not data.get("cannot_because"):
+        errors.append("Когда будет: сначала напишите, почему нельзя сейчас.")
+    errors.extend(readability_failures(data, bar))
+    return errors
+
+
+def create_draft(
+    session: Session,
+    provider: KnowledgeBaseProvider,
+    me: Operator,
+    data: dict[str, Any],
+    now: datetime,
+    bar: ReadabilityBar | None,
+) -> KBRevision:
+    """The draft of a brand-new entry; ``WorkflowError`` lists every problem at once."""
+    _require_editor(me)
+    errors = new_entry_errors(session, provider, data, bar)
+    if errors:
+        raise WorkflowError("\n".join(errors))
+    return save_draft(session, provider, me, data, now, origin="new")
+
+
+def retire_draft(
+    session: Session, provider: KnowledgeBaseProvider, me: Operator, entry_id: str, now: datetime
+) -> KBRevision:
+    """A draft that withdraws the entry («снять с публикации»): once another person approves
+    it, the bot, the phone robot and the suggestions no longer know the entry. Its text is
+    kept in the row, so a later draft of the entry (saved from the draft page) brings it back.
+    """
+    _require_editor(me)
+    data = current_data(session, provider, entry_id)
+    if data is None:
+        raise WorkflowError("Нет такой записи базы знаний.")
+    if data.get(RETIRED):
+        raise WorkflowError("Эта запись уже снята с публикации.")
+    row = save_draft(session, provider, me, data, now, origin="retire")
+    row.data = {**row.data, RETIRED: True}
+    session.add(row)
+    session.flush()
+    return row
 
 
 @dataclass
@@ -402,6 +482,9 @@ def merge_shipped(
     files = shipped(provider)
     overrides = [row for row in _latest_overrides(session) if row.base_hash is not None]
     for row in overrides:
+        if row.data.get(RETIRED):  # withdrawn by the agency: an upgrade does not bring it back
+            report.up_to_date.append(row.entry_id)
+            continue
         theirs_entry = files.get(row.entry_id)
         theirs = entry_data(theirs_entry) if theirs_entry else None
         theirs_hash = content_hash(theirs) if theirs else "removed"

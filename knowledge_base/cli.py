@@ -189,24 +189,6 @@ def _print_report(text: str, report: ReadabilityReport) -> None:
         typer.echo(f"  {line}:{column} [{issue.kind}] {issue.message}{hint}")
 
 
-@kb_app.command("export")
-def kb_export(
-    path: Annotated[Path, typer.Argument(help="The spreadsheet to write: .xlsx or .csv")],
-) -> None:
-    """Write the knowledge base the server reads as a spreadsheet (docs/knowledge-base.md)."""
-    from knowledge_base.entries import load_entries
-    from knowledge_base.spreadsheet import sheet_kind, write_csv, write_xlsx
-
-    try:
-        kind = sheet_kind(path.name)
-    except ValueError as exc:
-        typer.echo(f"otklik: {exc}", err=True)
-        raise typer.Exit(2) from None
-    entries = load_entries(active_dir(configured_kb_dir()))
-    path.write_bytes(write_xlsx(entries) if kind == "xlsx" else write_csv(entries))
-    typer.echo(f"{len(entries)} entries written to {path}")
-
-
 @kb_app.command("import")
 def kb_import(
     path: Annotated[Path, typer.Argument(help="The spreadsheet to read: .xlsx or .csv")],

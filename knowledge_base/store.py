@@ -67,23 +67,26 @@ class Overlay(Protocol):
         """The fields of each published entry (one per id)."""
 
 
+#: The key of a published version that withdraws the entry («снять с публикации»).
+RETIRED = "retired"
+
+
 def overlaid(base: list[KBEntry], items: list[dict[str, Any]]) -> list[KBEntry]:
     """``base`` with each entry of ``items`` in place of the one of the same id (or added at
-    the end). An item that does not validate is logged and skipped: the base entry stays."""
-    entries = list(base)
-    position = {entry.id: index for index, entry in enumerate(entries)}
+    the end); an item marked ``retired`` removes the entry. An item that does not validate is
+    logged and skipped: the base entry stays."""
+    entries: dict[str, KBEntry | None] = {entry.id: entry for entry in base}
     for item in items:
+        if item.get(RETIRED):
+            entries[str(item.get("id"))] = None
+            continue
         try:
             entry = KBEntry.model_validate(item)
         except ValueError:
             log.exception("knowledge base: override %r skipped", item.get("id"))
             continue
-        if entry.id in position:
-            entries[position[entry.id]] = entry
-        else:
-            position[entry.id] = len(entries)
-            entries.append(entry)
-    return entries
+        entries[entry.id] = entry
+    return [entry for entry in entries.values() if entry is not None]
 
 
 def _yaml_names(directory: Path) -> list[str]:

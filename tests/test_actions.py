@@ -1,6 +1,7 @@
 """Actions the UI's routes call and a command or the API can call too: the moderation
-review (``inbox.workflow.review_moderation``) and saving a knowledge-base entry's texts
-(``inbox.kb_edit.save_entry_texts``), with their checks and audit events, without HTTP."""
+review (``inbox.workflow.review_moderation``), with its checks and audit events, without HTTP.
+Saving a knowledge-base entry is a draft (``inbox.kb_workflow.save_draft``), tested in
+tests/test_kb_workflow.py."""
 
 from __future__ import annotations
 
@@ -11,11 +12,8 @@ from bot.normalize import normalize
 from core.clock import FrozenClock
 from core.events import Channel
 from inbox import workflow
-from inbox.kb_edit import EntryNotFound, EntryNotSaved, save_entry_texts
 from inbox.models import AuditEvent, Conversation, Message, ModerationDecision, Operator
 from inbox.runtime import Runtime
-from knowledge_base.entries import load_entries
-from knowledge_base.store import SEED_DIR
 from tests.conftest import payload
 
 
@@ -70,35 +68,3 @@ def test_moderation_review_records_a_decision_and_refuses_bad_input(
             select(AuditEvent).where(col(AuditEvent.kind) == "moderation_review")
         ).one()
         assert review.data["previous"] is None and review.operator_id == me.id
-
-
-def test_saving_a_kb_entry_writes_the_agency_copy_reloads_and_audits(runtime: Runtime) -> None:
-    me = admin(runtime)
-    agency = runtime.settings.effective_kb_dir
-    with pytest.raises(EntryNotFound):
-        save_entry_texts(runtime, me, "no-such-entry", {"short_answer": "x"})
-    with pytest.raises(EntryNotSaved, match="почему нельзя"):
-        save_entry_texts(
-            runtime, me, "garbage-bulky", {"available_when": "в мае", "cannot_because": None}
-        )
-    with pytest.raises(EntryNotSaved, match="short_answer"):
-        save_entry_texts(runtime, me, "garbage-bulky", {"short_answer": ""})
-    with pytest.raises(EntryNotSaved, match="так не меняются: id"):
-        save_entry_texts(runtime, me, "garbage-bulky", {"id": "other"})
-    assert not agency.exists()  # a refused edit copies nothing
-    answer = "Диван оставьте на площадке для крупного мусора во вторник."
-    path = save_entry_texts(runtime, me, "garbage-bulky", {"short_answer": answer})
-    assert path.parent == agency and path.name == "garbage.yaml"
-    assert next(e for e in load_entries(agency) if e.id == "garbage-bulky").short_answer == answer
-    assert next(e for e in runtime.kb.get().entries if e.id == "garbage-bulky").short_answer == (
-        answer
-    )  # the shared knowledge base answers with it at once
-    assert next(e for e in load_entries(SEED_DIR) if e.id == "garbage-bulky").short_answer != (
-        answer
-    )  # the shipped file stays as shipped
-    with runtime.factory() as session:
-        [event] = session.exec(
-            select(AuditEvent).where(col(AuditEvent.kind) == "kb_entry_changed")
-        ).all()
-    assert event.data == {"entry": "garbage-bulky", "file": "garbage.yaml"}
-    assert event.operator_id == me.id

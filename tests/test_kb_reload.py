@@ -1,6 +1,7 @@
-"""An answer edited in the admin UI is what the citizen bot (web chat), the phone robot, the
-embedded NLU and the operators' suggestions use from the next message on, without a restart;
-in another server process sharing the directory too. The shipped entries stay untouched."""
+"""An answer edited in the admin UI and published by another person is what the citizen bot
+(web chat), the phone robot, the embedded NLU and the operators' suggestions use from the next
+message on, without a restart; in another server process sharing the data directory and the
+database too. Until it is published the draft is never answered. No entry file is written."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlmodel import col, select
 from bot.phone.robot import AFTER_ANSWER
 from core.clock import FrozenClock
 from core.config import Settings
+from inbox.kb_workflow import open_revision
 from inbox.models import Conversation
 from inbox.runtime import Runtime, build_runtime
 from knowledge_base.entries import load_entries
@@ -65,6 +67,19 @@ def call(client: TestClient, clock: FrozenClock, call_id: str, text: str) -> str
     return str(answer["say"])
 
 
+def publish_as_supervisor(app: object, rt: Runtime, entry_id: str) -> str:
+    """Another person (the demo supervisor) publishes the open draft of ``entry_id`` on
+    «Проверка базы»; the page they see after it."""
+    reviewer = TestClient(app)  # type: ignore[arg-type]
+    token = login(reviewer, "svetlana", "supervisor-demo")
+    with rt.factory() as session:
+        row = open_revision(session, entry_id)
+    assert row is not None and row.status == "draft", row
+    page = reviewer.post(f"/ui/kb/review/{row.id}/approve", data={"csrf_token": token})
+    assert f"Запись «{entry_id}» опубликована" in page.text, page.text[-3000:]
+    return page.text
+
+
 def shipped() -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in SEED_DIR.glob("*.yaml")}
 
@@ -93,7 +108,10 @@ def test_an_edited_answer_is_said_from_the_next_message_on_without_a_restart(
                 data={"csrf_token": token, "question": NEW_QUESTION, "short_answer": NEW_SHORT,
                       "full_answer": NEW_FULL},
             )  # fmt: skip
-            assert "Запись «garbage-bulky» сохранена" in saved.text
+            assert "Черновик сохранён, ответ изменится после проверки" in saved.text
+            assert 'href="/ui/kb/review"' in saved.text
+            assert chat(client.app, QUESTION).startswith(old.full_answer)  # not yet published
+            publish_as_supervisor(client.app, rt, "garbage-bulky")
 
             assert chat(client.app, QUESTION).startswith(NEW_FULL)
             assert call(client, clock, "call-new", QUESTION) == f"{NEW_SPOKEN} {AFTER_ANSWER}"
@@ -113,4 +131,4 @@ def test_an_edited_answer_is_said_from_the_next_message_on_without_a_restart(
     finally:
         other.dispose()
     assert shipped() == before
-    assert NEW_FULL in (settings.effective_kb_dir / "garbage.yaml").read_text(encoding="utf-8")
+    assert not settings.effective_kb_dir.exists()  # no copy of the entry files is made

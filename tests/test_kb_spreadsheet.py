@@ -331,3 +331,48 @@ def test_only_admins_may_upload_with_a_valid_token_a_spreadsheet_of_sane_size(
     )  # fmt: skip
     assert huge.status_code in (200, 413) and "test-entry" not in rt.kb.get().by_id
     assert client.get("/ui/admin/kb-sheet.pdf").status_code == 404
+
+
+def test_cli_export_has_the_published_versions_and_not_the_drafts(
+    admin_client: tuple[TestClient, Runtime], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``otklik kb export`` writes what the bot answers with, as the UI's download does."""
+    _, rt = admin_client
+    from inbox.kb_workflow import save_draft
+
+    changed = "Мебель вывозят по средам. Напишите нам адрес дома."
+    with rt.factory() as session:
+        author = session.exec(select(Operator).where(Operator.login == "boss")).one()
+        reviewer = Operator(login="head", display_name="head", role=Role.supervisor.value)
+        session.add(reviewer)
+        session.flush()
+        base = rt.kb.get().by_id["garbage-bulky"].model_dump()
+        row = save_draft(session, rt.kb, author, {**base, "short_answer": changed}, rt.clock.now())
+        assert row.id is not None
+        approve(session, reviewer, row.id, rt.clock.now(), None)
+        new = save_draft(session, rt.kb, author, {**base, "id": "draft-only"}, rt.clock.now())
+        assert new.status == "draft"
+        session.commit()
+    published(rt.kb)
+    monkeypatch.setenv("OTKLIK_DATABASE_URL", rt.settings.effective_database_url)
+    monkeypatch.setenv("OTKLIK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("OTKLIK_SECRET_KEY", "k" * 40)
+    from core.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        sheet, files = tmp_path / "kb.csv", tmp_path / "files.csv"
+        done = runner.invoke(app, ["kb", "export", str(sheet)])
+        assert done.exit_code == 0, done.output
+        assert "(1 published versions)" in done.output
+        exported = {e.id: e for e in read_sheet(sheet.read_bytes(), "csv")}
+        assert exported["garbage-bulky"].short_answer == changed
+        assert "draft-only" not in exported  # drafts are never exported
+        alone = runner.invoke(app, ["kb", "export", "--files-only", str(files)])
+        assert alone.exit_code == 0, alone.output
+        shipped_only = {e.id: e for e in read_sheet(files.read_bytes(), "csv")}
+        assert shipped_only["garbage-bulky"].short_answer != changed
+        assert set(shipped_only) == set(exported)
+    finally:
+        get_settings.cache_clear()

@@ -22,6 +22,7 @@ from inbox.models import (
     AuditEvent,
     Conversation,
     DeliveryStatus,
+    KBRevision,
     Message,
     ModerationDecision,
     Operator,
@@ -29,6 +30,7 @@ from inbox.models import (
 )
 from inbox.outbox import DeliveryError, Outbox
 from inbox.runtime import Runtime, build_runtime
+from knowledge_base.entries import KBEntry
 from otklik.demo import _tg_private, _vk_comment, load_demo
 from otklik.web import create_app
 
@@ -393,17 +395,19 @@ def test_public_comment_offers_to_continue_in_private(client: TestClient, rt: Ru
     assert notes and "личных сообщениях" in notes[0].text
 
 
-def test_admin_edits_a_kb_answer_in_the_data_dir_with_the_readability_check(
+def test_admin_edits_a_kb_answer_as_a_draft_with_the_readability_check(
     client: TestClient, rt: Runtime, tmp_path: Path
 ) -> None:
+    """The entry page saves a draft (no file is written); the readability check is shown on
+    the page and enforced when another person publishes it."""
     from knowledge_base.entries import load_entries
     from knowledge_base.store import SEED_DIR
+    from tests.test_kb_reload import publish_as_supervisor
 
     shipped = {p.name: p.read_bytes() for p in SEED_DIR.glob("*.yaml")}
     agency = tmp_path / "knowledge_base"  # data_dir/knowledge_base: the default kb_dir
-    assert rt.settings.effective_kb_dir == agency
     token = login(client, "admin", "admin-demo")
-    assert "Пока действуют записи из поставки" in client.get("/ui/admin/kb").text
+    assert "«Проверка базы»" in client.get("/ui/admin/kb").text
     page = client.get("/ui/admin/kb/garbage-bulky")
     assert page.status_code == 200 and "Короткий ответ" in page.text
     entry = next(e for e in load_entries(SEED_DIR) if e.id == "garbage-bulky")
@@ -412,30 +416,47 @@ def test_admin_edits_a_kb_answer_in_the_data_dir_with_the_readability_check(
     form = {"csrf_token": token, "question": entry.question, "full_answer": entry.full_answer}
     empty = client.post("/ui/admin/kb/garbage-bulky", data={**form, "short_answer": " "})
     assert "Не сохранено" in empty.text and "short_answer" in empty.text
-    assert not agency.exists()  # a refused edit copies nothing
+    with rt.factory() as session:
+        assert not session.exec(select(KBRevision)).all()  # a refused edit saves nothing
     saved = client.post("/ui/admin/kb/garbage-bulky", data={**form, "short_answer": hard})
-    assert "Запись «garbage-bulky» сохранена" in saved.text
-    assert f"Записи ведомства хранятся в <code>{agency}</code>" in saved.text
-    assert next(e for e in load_entries(agency) if e.id == "garbage-bulky").short_answer == hard
-    assert sorted(p.name for p in agency.glob("*.yaml")) == sorted(shipped)
-    assert (agency / "garbage.yaml").read_text(encoding="utf-8").startswith("# Мусор:")
-    assert "Текст сложный для чтения" in client.get("/ui/admin/kb/garbage-bulky").text
+    assert "Черновик сохранён, ответ изменится после проверки" in saved.text
+    assert '<a href="/ui/kb/review">Проверка базы</a>' in saved.text
+    assert "Текст сложный для чтения" in saved.text  # the page shows the draft and its verdict
+    assert "ждёт проверки" in saved.text
+    assert _live(rt, "garbage-bulky").short_answer == entry.short_answer
+    boss = TestClient(client.app)
+    boss_token = login(boss, "svetlana", "supervisor-demo")
+    with rt.factory() as session:
+        draft = session.exec(select(KBRevision)).one()
+    assert (draft.author, draft.origin, draft.data["short_answer"]) == ("admin", "admin", hard)
+    refused = boss.post(f"/ui/kb/review/{draft.id}/approve", data={"csrf_token": boss_token})
+    assert "текст трудно читать" in refused.text
+    plain = "Старую мебель оставьте на площадке для крупного мусора."
+    client.post("/ui/admin/kb/garbage-bulky", data={**form, "short_answer": plain})
+    publish_as_supervisor(client.app, rt, "garbage-bulky")
+    assert _live(rt, "garbage-bulky").short_answer == plain
+    assert not agency.exists()  # no copy of the entry files
     assert {p.name: p.read_bytes() for p in SEED_DIR.glob("*.yaml")} == shipped
     with rt.factory() as session:
-        event = session.exec(select(AuditEvent).where(AuditEvent.kind == "kb_entry_changed")).one()
-    assert event.data == {"entry": "garbage-bulky", "file": "garbage.yaml"}
+        kinds = [e.kind for e in session.exec(select(AuditEvent)).all()]
+    assert kinds.count("kb_draft_saved") == 2 and "kb_entry_changed" not in kinds
     assert client.get("/ui/admin/kb/no-such-entry").status_code == 404
 
 
-def test_a_kb_edit_is_refused_while_another_file_of_the_directory_is_broken(
+def _live(rt: Runtime, entry_id: str) -> KBEntry:
+    return next(e for e in rt.kb.get().entries if e.id == entry_id)
+
+
+def test_a_kb_edit_is_refused_while_a_file_of_the_agency_copy_is_broken(
     client: TestClient, rt: Runtime, tmp_path: Path
 ) -> None:
     from knowledge_base.store import SEED_DIR
 
-    agency = tmp_path / "knowledge_base"
+    agency = tmp_path / "knowledge_base"  # a legacy copy of the entries, edited by hand
     shutil.copytree(SEED_DIR, agency)
-    (agency / "zhkh.yaml").write_text("- id: [broken\n", encoding="utf-8")  # edited by hand
-    before = (agency / "garbage.yaml").read_bytes()
+    assert rt.kb.get().entries  # the running server has loaded it; then a file is broken
+    (agency / "zhkh.yaml").write_text("- id: [broken\n", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in agency.glob("*.yaml")}
     token = login(client, "admin", "admin-demo")
     answer = "Старую мебель оставьте на площадке для крупного мусора."
     saved = client.post(
@@ -444,11 +465,40 @@ def test_a_kb_edit_is_refused_while_another_file_of_the_directory_is_broken(
               "full_answer": answer},
     )  # fmt: skip
     assert "Не сохранено" in saved.text and "zhkh.yaml" in saved.text
-    assert (agency / "garbage.yaml").read_bytes() == before
+    assert {p.name: p.read_bytes() for p in agency.glob("*.yaml")} == before
     with rt.factory() as session:
-        assert not session.exec(
-            select(AuditEvent).where(AuditEvent.kind == "kb_entry_changed")
-        ).all()
+        assert not session.exec(select(KBRevision)).all()
+
+
+def test_the_admin_entry_page_is_refused_to_an_operator_and_without_csrf(
+    client: TestClient, rt: Runtime
+) -> None:
+    form = {"question": "Вопрос?", "short_answer": "Ответ.", "full_answer": "Ответ."}
+    token = login(client, "anna", "operator-demo")
+    assert client.get("/ui/admin/kb/garbage-bulky").status_code == 403
+    denied = client.post("/ui/admin/kb/garbage-bulky", data={**form, "csrf_token": token})
+    assert denied.status_code == 403
+    login(client, "admin", "admin-demo")
+    assert client.post("/ui/admin/kb/garbage-bulky", data=form).status_code == 403  # no csrf
+    token = login(client, "admin", "admin-demo")
+    nul = client.post(
+        "/ui/admin/kb/garbage-bulky",
+        data={**form, "csrf_token": token, "short_answer": "ответ\u0000"},
+    )
+    assert nul.status_code == 400 and "Traceback" not in nul.text
+    odd = "\u202eОтвет 🙂 e\u0301 \U0001d7d8."
+    weird = client.post(
+        "/ui/admin/kb/garbage-bulky", data={**form, "csrf_token": token, "short_answer": odd}
+    )
+    assert "Черновик сохранён" in weird.text
+    huge = client.post(
+        "/ui/admin/kb/garbage-bulky",
+        data={**form, "csrf_token": token, "full_answer": "а" * 20_001},
+    )
+    assert huge.status_code == 422
+    with rt.factory() as session:
+        rows = session.exec(select(KBRevision)).all()
+    assert [(row.author, row.data["short_answer"]) for row in rows] == [("admin", odd)]
 
 
 def test_event_stream_ends_by_itself_and_resumes_from_last_event_id(

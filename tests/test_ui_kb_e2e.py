@@ -93,6 +93,14 @@ def test_each_field_of_the_entry_form_gets_its_own_live_verdict(page: Page, base
     page.get_by_label("Короткий ответ (для комментариев)").fill("Ремонт будет в 2027 году.")
     expect(page.locator("#short-verdict")).to_contain_text("Читается легко", timeout=10_000)
     expect(page.locator("#why-verdict")).to_contain_text("Текст сложный")
+    page.get_by_role("button", name="Сохранить черновик").click()
+    flash = page.locator(".flash[role=status]")
+    expect(flash).to_contain_text("Черновик сохранён, ответ изменится после проверки")
+    flash.get_by_role("link", name="Проверка базы").click()
+    expect(page).to_have_url(f"{base_url}/ui/kb/review")
+    draft = page.locator('.kb-draft[data-entry="zhkh-capital-repair"]')
+    expect(draft).to_contain_text("Ремонт будет в 2027 году.")
+    expect(draft).to_contain_text("Это ваш черновик")
 
 
 def test_operator_inserts_the_answer_with_why_and_when(

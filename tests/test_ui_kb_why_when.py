@@ -20,11 +20,13 @@ from bot.normalize import normalize
 from core.clock import FrozenClock
 from core.config import Settings
 from core.events import Channel
+from inbox.kb_workflow import latest_published, open_revision
 from inbox.runtime import Runtime, build_runtime
 from knowledge_base.entries import KBEntry, load_entries
 from knowledge_base.store import SEED_DIR
 from otklik.demo import _tg_private, load_demo
 from otklik.web import create_app
+from tests.test_kb_reload import publish_as_supervisor
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HEAVY = (
@@ -71,6 +73,11 @@ def shipped(entry_id: str) -> KBEntry:
     return next(e for e in load_entries(SEED_DIR) if e.id == entry_id)
 
 
+def live(rt: Runtime, entry_id: str) -> KBEntry:
+    """The entry as the bot answers with it now (published overrides over the files)."""
+    return next(e for e in rt.kb.get().entries if e.id == entry_id)
+
+
 def test_suggestion_shows_why_not_now_and_when_with_a_button_that_inserts_them(
     client: TestClient, rt: Runtime
 ) -> None:
@@ -114,8 +121,10 @@ def test_admin_writes_why_and_when_and_the_next_suggestion_shows_them(
         "available_when": "Обычный режим вернётся на следующий рабочий день.",
     }
     saved = client.post("/ui/admin/kb/docs-mfc-hours", data=form)
-    assert "Запись «docs-mfc-hours» сохранена" in saved.text
-    kept = next(e for e in load_entries(tmp_path / "knowledge_base") if e.id == "docs-mfc-hours")
+    assert "Черновик сохранён, ответ изменится после проверки" in saved.text
+    assert not live(rt, "docs-mfc-hours").cannot_because  # a draft is not answered
+    publish_as_supervisor(client.app, rt, "docs-mfc-hours")
+    kept = live(rt, "docs-mfc-hours")
     assert kept.cannot_because == "В праздники часть отделений закрыта."
     assert kept.available_when == "Обычный режим вернётся на следующий рабочий день."
     listing = client.get("/ui/admin/kb").text
@@ -132,11 +141,17 @@ def test_admin_writes_why_and_when_and_the_next_suggestion_shows_them(
         "/ui/admin/kb/docs-mfc-hours",
         data={**form, "csrf_token": token, "cannot_because": " ", "available_when": ""},
     )
-    assert "сохранена" in cleared.text, re.findall(r"class=\"flash[^>]*>([^<]*)", cleared.text)
-    kept = next(e for e in load_entries(tmp_path / "knowledge_base") if e.id == "docs-mfc-hours")
+    assert "Черновик сохранён" in cleared.text, re.findall(
+        r"class=\"flash[^>]*>([^<]*)", cleared.text
+    )
+    publish_as_supervisor(client.app, rt, "docs-mfc-hours")
+    kept = live(rt, "docs-mfc-hours")
     assert kept.cannot_because is None and kept.available_when is None
-    text = (tmp_path / "knowledge_base" / "documents.yaml").read_text(encoding="utf-8")
-    assert "cannot_because: null" not in text  # a cleared field leaves no empty key behind
+    with rt.factory() as session:  # the cleared fields are cleared in the published version
+        newest = latest_published(session, "docs-mfc-hours")
+    assert newest is not None and newest.version == 2
+    assert newest.data.get("cannot_because") is None and newest.data.get("available_when") is None
+    assert not (tmp_path / "knowledge_base").exists()  # no entry file is written
 
 
 def test_when_without_why_is_refused_and_nothing_is_written(
@@ -157,7 +172,8 @@ def test_when_without_why_is_refused_and_nothing_is_written(
         },
     )
     assert "Не сохранено: сначала напишите, почему нельзя сейчас" in refused.text
-    assert not (tmp_path / "knowledge_base").exists()
+    with rt.factory() as session:
+        assert open_revision(session, "docs-mfc-hours") is None
 
 
 def test_a_form_without_the_why_fields_keeps_them(
@@ -167,12 +183,13 @@ def test_a_form_without_the_why_fields_keeps_them(
     token = login(client, "admin", "admin-demo")
     client.post(
         "/ui/admin/kb/outage-heating-start",
-        data={"csrf_token": token, "question": entry.question,
+        data={"csrf_token": token, "question": "Когда дадут отопление осенью?",
               "short_answer": entry.short_answer, "full_answer": entry.full_answer},
     )  # fmt: skip
-    kept = next(
-        e for e in load_entries(tmp_path / "knowledge_base") if e.id == "outage-heating-start"
-    )
+    with rt.factory() as session:
+        draft = open_revision(session, "outage-heating-start")
+    assert draft is not None and draft.data["question"] == "Когда дадут отопление осенью?"
+    kept = KBEntry.model_validate(draft.data)
     assert (kept.cannot_because, kept.available_when) == (
         entry.cannot_because,
         entry.available_when,

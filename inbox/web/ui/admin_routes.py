@@ -20,8 +20,14 @@ from sqlmodel import Session, col, select
 from core.bounded import DbId
 from inbox import audit, operators, throttle
 from inbox.demo_accounts import demo_passwords_in_use
-from inbox.kb_edit import EntryNotFound, EntryNotSaved, find_entry, save_entry_texts
-from inbox.kb_workflow import SheetDrafts, WorkflowError, import_drafts
+from inbox.kb_workflow import (
+    SheetDrafts,
+    WorkflowError,
+    current_data,
+    import_drafts,
+    open_revision,
+    save_draft,
+)
 from inbox.models import Operator, Role
 from inbox.runtime import Runtime
 from inbox.web.deps import RuntimeDep
@@ -315,15 +321,10 @@ def bar_save(
 
 # -- knowledge base ---------------------------------------------------------------------------
 #
-# Entries are read from and written to the agency's directory (``Runtime.kb``); an entry's
-# texts are saved by ``inbox.kb_edit`` (which also documents where and how).
-
-
-def _entry_file(directory: Path, entry_id: str) -> tuple[Path, list[dict[str, object]], int]:
-    try:
-        return find_entry(directory, entry_id)
-    except EntryNotFound:
-        raise HTTPException(404, detail="Нет такой записи базы знаний.") from None
+# The UI never writes the entry files: an edit here, on «Проверка базы» or from a spreadsheet
+# is a draft in the database (inbox/kb_workflow.py), and the bot answers with it once another
+# person publishes it. The shipped files stay the base, so upgrades reach the agency
+# (``otklik kb merge`` brings them to the entries it changed).
 
 
 @router.get("/admin/kb")
@@ -397,20 +398,35 @@ def _sheet_drafts(rt: Runtime, me: Operator, entries: list[KBEntry]) -> SheetDra
 
 
 MAX_SHEET_BYTES = 5_000_000
+MAX_TEXT = 20_000
 
 
 @router.get("/admin/kb/{entry_id}")
 def kb_entry_page(request: Request, rt: RuntimeDep, me: AdminDep, entry_id: str) -> Response:
-    path, items, index = _entry_file(rt.kb.entries_dir, entry_id)
-    entry = KBEntry.model_validate(items[index])
+    """The entry as an editor starts from it: its open draft, else what the bot answers now."""
+    with rt.factory() as session:
+        try:
+            data = current_data(session, rt.kb, entry_id)
+        except (KBLoadError, DataFileError) as exc:
+            flash(request, f"Запись не открыть: {exc}", "error")
+            return _redirect("/ui/admin/kb")
+        pending = open_revision(session, entry_id)
+    if data is None:
+        raise HTTPException(404, detail="Нет такой записи базы знаний.")
+    entry = KBEntry.model_validate(data)
     bar = readability_bar(request)
     return render(
-        request, "admin_kb_entry.html", me, section="kb", entry=entry, file=path.name,
+        request, "admin_kb_entry.html", me, section="kb", entry=entry, pending=pending,
         short_report=check_text(entry.short_answer, bar),
         full_report=check_text(entry.full_answer, bar),
         why_report=check_text(entry.cannot_because, bar) if entry.cannot_because else None,
         when_report=check_text(entry.available_when, bar) if entry.available_when else None,
     )  # fmt: skip
+
+
+#: Shown after an edit: the bot keeps its answer until another person publishes the draft.
+DRAFT_SAVED = "Черновик сохранён, ответ изменится после проверки."
+REVIEW_LINK = ("/ui/kb/review", "Проверка базы")
 
 
 @router.post("/admin/kb/{entry_id}")
@@ -419,21 +435,19 @@ def kb_entry_save(
     rt: RuntimeDep,
     me: AdminDep,
     entry_id: str,
-    question: Annotated[str, Form()],
-    short_answer: Annotated[str, Form()],
-    full_answer: Annotated[str, Form()],
+    question: Annotated[str, Form(max_length=MAX_TEXT)],
+    short_answer: Annotated[str, Form(max_length=MAX_TEXT)],
+    full_answer: Annotated[str, Form(max_length=MAX_TEXT)],
     why_when: Annotated[bool, Form()] = False,
-    cannot_because: Annotated[str | None, Form()] = None,
-    available_when: Annotated[str | None, Form()] = None,
+    cannot_because: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
+    available_when: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
 ) -> Response:
-    """Save the answer texts; the readability check is shown, not enforced.
+    """Save the answer texts as a draft (inbox/kb_workflow.py); nothing is written to files.
 
-    «Почему нельзя» and «когда будет» are saved when the form has them (``why_when``: the
-    page's form does; a blank field clears it, and a blank form value arrives as None);
-    «когда» without «почему» is refused, as ``otklik kb check`` refuses it.
-
-    The checks, the write and the rebuild of the knowledge base are
-    ``inbox.kb_edit.save_entry_texts``.
+    The bot answers with the new text once another supervisor or administrator publishes the
+    draft on «Проверка базы» (four eyes, readability checked there). «Почему нельзя» and
+    «когда будет» are taken when the form has them (``why_when``: the page's form does; a
+    blank field clears it); «когда» without «почему» is refused, as ``otklik kb check`` does.
     """
     texts: dict[str, str | None] = {
         "question": question.strip(),
@@ -443,11 +457,20 @@ def kb_entry_save(
     if why_when:
         texts["cannot_because"] = (cannot_because or "").strip() or None
         texts["available_when"] = (available_when or "").strip() or None
-    _entry_file(rt.kb.entries_dir, entry_id)  # 404 for an unknown id
-    try:
-        save_entry_texts(rt, me, entry_id, texts)
-    except EntryNotSaved as exc:
-        flash(request, f"Не сохранено: {exc}", "error")
-        return _redirect(f"/ui/admin/kb/{entry_id}")
-    flash(request, f"Запись «{entry_id}» сохранена. Бот уже отвечает новым текстом.")
-    return _redirect("/ui/admin/kb")
+    with rt.factory() as session:
+        try:
+            data = current_data(session, rt.kb, entry_id)
+            if data is None:
+                raise HTTPException(404, detail="Нет такой записи базы знаний.")
+            row = save_draft(session, rt.kb, me, {**data, **texts}, rt.clock.now(), origin="admin")
+        except WorkflowError as exc:
+            flash(request, f"Не сохранено: {exc}", "error")
+            return _redirect(f"/ui/admin/kb/{entry_id}")
+        except (KBLoadError, DataFileError) as exc:  # a hand-edited file of the base is broken
+            flash(request, f"Не сохранено: {exc}", "error")
+            return _redirect("/ui/admin/kb")
+        session.commit()
+        revision = row.id
+    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=revision)
+    flash(request, f"{DRAFT_SAVED} Запись «{entry_id}».", link=REVIEW_LINK)
+    return _redirect(f"/ui/admin/kb/{entry_id}")

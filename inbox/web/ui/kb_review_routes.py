@@ -18,6 +18,7 @@ from inbox.kb_workflow import (
     FIELD_TITLES,
     WorkflowError,
     approve,
+    create_draft,
     current_data,
     diff_versions,
     drafts,
@@ -26,6 +27,7 @@ from inbox.kb_workflow import (
     open_revision,
     published,
     readability_failures,
+    retire_draft,
     return_draft,
     save_draft,
     shipped,
@@ -55,7 +57,18 @@ def _audit(rt: Runtime, me: Operator, kind: str, **data: Any) -> None:
 
 @router.get("/kb/review")
 def review_page(request: Request, rt: RuntimeDep, me: SupervisorDep) -> Response:
-    """The open drafts and conflicts, each with its diff against what the bot answers now."""
+    """The open drafts and conflicts, each with its diff against what the bot answers now;
+    and the form of a new entry."""
+    return _review(request, rt, me)
+
+
+def _review(
+    request: Request,
+    rt: Runtime,
+    me: Operator,
+    new: dict[str, Any] | None = None,
+    new_errors: list[str] | None = None,
+) -> Response:
     bar = readability_bar(request)
     rows: list[dict[str, Any]] = []
     with rt.factory() as session:
@@ -71,7 +84,56 @@ def review_page(request: Request, rt: RuntimeDep, me: SupervisorDep) -> Response
                 "failures": readability_failures(row.data, bar),
                 "mine": row.author_id == me.id,
             })  # fmt: skip
-    return render(request, "kb_review.html", me, section="kb_review", rows=rows)
+    entries = rt.kb.get().entries
+    return render(
+        request, "kb_review.html", me, section="kb_review", rows=rows, new=new or {},
+        new_errors=new_errors or [], status_code=422 if new_errors else 200,
+        topics=sorted({e.topic for e in entries}),
+        situations=sorted({e.life_situation for e in entries}),
+        departments=sorted({e.department for e in entries}),
+    )  # fmt: skip
+
+
+@router.post("/kb/new")
+def new_entry(
+    request: Request,
+    rt: RuntimeDep,
+    me: SupervisorDep,
+    entry_id: Annotated[str, Form(max_length=200)] = "",
+    topic: Annotated[str, Form(max_length=500)] = "",
+    life_situation: Annotated[str, Form(max_length=500)] = "",
+    department: Annotated[str, Form(max_length=500)] = "",
+    question: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    phrasings: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    short_answer: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    full_answer: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    cannot_because: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    available_when: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+) -> Response:
+    """The draft of a brand-new entry; every problem is listed above the form, which keeps
+    what was typed. Published, like any draft, by another person."""
+    data: dict[str, Any] = {
+        "id": entry_id.strip(), "topic": topic.strip(), "life_situation": life_situation.strip(),
+        "department": department.strip(), "question": question.strip(),
+        "phrasings": [line.strip() for line in phrasings.splitlines() if line.strip()][:100],
+        "short_answer": short_answer.strip(), "full_answer": full_answer.strip(),
+        "cannot_because": cannot_because.strip() or None,
+        "available_when": available_when.strip() or None,
+    }  # fmt: skip
+    errors: list[str] = []
+    with rt.factory() as session:
+        try:
+            row = create_draft(session, rt.kb, me, data, rt.clock.now(), readability_bar(request))
+            session.commit()
+            row_id = row.id
+        except WorkflowError as exc:
+            errors = str(exc).splitlines()
+    if errors:  # shown after the session is closed (on SQLite it holds the write lock)
+        return _review(request, rt, me, new={**data, "phrasings": phrasings}, new_errors=errors)
+    _audit(rt, me, "kb_draft_saved", entry=data["id"], revision=row_id, new=True)
+    flash(request, f"Черновик новой записи «{data['id']}» сохранён, ответ появится после "
+                   "проверки другим сотрудником.")  # fmt: skip
+    return _redirect("/ui/kb/review")
 
 
 @router.get("/kb/draft/{entry_id}")
@@ -119,6 +181,26 @@ def draft_save(
     _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id)
     flash(request, f"Черновик записи «{entry_id}» сохранён. Бот ответит новым текстом, когда "
                    "его проверит и опубликует другой сотрудник.")  # fmt: skip
+    return _redirect("/ui/kb/review")
+
+
+@router.post("/kb/retire/{entry_id}")
+def retire(request: Request, rt: RuntimeDep, me: SupervisorDep, entry_id: str) -> Response:
+    """A draft that withdraws the entry («снять с публикации»), reviewed like any draft."""
+    failed: str | None = None
+    with rt.factory() as session:
+        try:
+            row = retire_draft(session, rt.kb, me, entry_id, rt.clock.now())
+            session.commit()
+            row_id = row.id
+        except WorkflowError as exc:
+            failed = str(exc)
+    if failed is not None:
+        flash(request, f"Не сохранено: {failed}", "error")
+        return _redirect("/ui/kb/review")
+    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id, retire=True)
+    flash(request, f"Черновик «снять с публикации» для записи «{entry_id}» сохранён. Бот "
+                   "перестанет отвечать ею после проверки другим сотрудником.")  # fmt: skip
     return _redirect("/ui/kb/review")
 
 

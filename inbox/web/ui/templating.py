@@ -104,9 +104,15 @@ def make_templates() -> Jinja2Templates:
 TEMPLATES = make_templates()
 
 
-def flash(request: Request, text: str, level: str = "ok") -> None:
-    """A message for the next page this browser renders (after a redirect)."""
-    request.session["flash"] = {"text": text, "level": level}
+def flash(
+    request: Request, text: str, level: str = "ok", link: tuple[str, str] | None = None
+) -> None:
+    """A message for the next page this browser renders (after a redirect); ``link``: an
+    (address, words) pair shown after the text."""
+    message: dict[str, Any] = {"text": text, "level": level}
+    if link is not None:
+        message["link"] = list(link)
+    request.session["flash"] = message
 
 
 def render(
