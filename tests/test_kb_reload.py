@@ -21,8 +21,8 @@ from knowledge_base.nlu_backend import get_nlu_backend
 from knowledge_base.store import SEED_DIR
 from otklik.demo import load_demo
 from otklik.web import create_app
-from tests.test_phone_webhook import SECRET, call_event, post
-from tests.test_ui import login
+from tests.helpers.phone import SECRET, call_event, post
+from tests.helpers.ui import login
 
 QUESTION = "как вывезти старый диван"
 #: The edit: a question no shipped entry answers, and answers no shipped entry has.

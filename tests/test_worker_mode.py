@@ -32,9 +32,9 @@ from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from otklik.web import create_app
 from otklik.worker import Worker
-from tests.citizen_harness import GARBAGE_ANSWER, TelegramChat, citizen_bot
-from tests.test_phone_webhook import AGENCY, SECRET, call_event, post, small_kb
-from tests.workload import native_events
+from tests.helpers.citizen_harness import GARBAGE_ANSWER, TelegramChat, citizen_bot
+from tests.helpers.phone import AGENCY, SECRET, call_event, post, small_kb
+from tests.helpers.workload import native_events
 
 
 def journal(runtime: Runtime) -> list[InboundRecord]:

@@ -30,9 +30,9 @@ from core.config import Settings
 from inbox.db import make_engine
 from inbox.models import InboundRecord, Message
 from inbox.runtime import build_runtime
-from tests.loadgen import Server, WorkerProcess, deliver_all
-from tests.vk_api_server import FakeVkApi
-from tests.workload import native_events
+from tests.helpers.loadgen import Server, WorkerProcess, deliver_all
+from tests.helpers.vk_api_server import FakeVkApi
+from tests.helpers.workload import native_events
 
 pytestmark = pytest.mark.slow
 

@@ -28,7 +28,7 @@ from core.clock import SystemClock
 from core.config import Settings
 from inbox.db import make_engine, upgrade
 from inbox.runtime import build_runtime
-from tests.workload import native_events
+from tests.helpers.workload import native_events
 
 RAW_TABLE = sa.Table(
     "bench_raw",

@@ -39,9 +39,9 @@ from common import percentile, private_pg, table, write_result  # type: ignore[i
 from core.clock import as_utc
 from inbox.db import make_engine, upgrade
 from inbox.models import InboundRecord
-from tests.loadgen import Server, WorkerProcess, open_loop
-from tests.vk_api_server import FakeVkApi
-from tests.workload import native_events
+from tests.helpers.loadgen import Server, WorkerProcess, open_loop
+from tests.helpers.vk_api_server import FakeVkApi
+from tests.helpers.workload import native_events
 
 GROUP_ID = 200000001
 SECRET = "s3cr3t-callback"

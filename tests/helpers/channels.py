@@ -38,12 +38,12 @@ from inbox.models import Conversation, Message, Operator
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.citizen_harness import TelegramChat, citizen_bot
-from tests.conftest import payload
-from tests.max_api_server import FakeMaxApi
-from tests.test_max_bot import MaxChat, keyboard_of
-from tests.test_vk_callback import vk_settings
-from tests.vk_api_server import FakeVkApi
+from tests.helpers.citizen_harness import TelegramChat, citizen_bot
+from tests.helpers.max import MaxChat, keyboard_of
+from tests.helpers.max_api_server import FakeMaxApi
+from tests.helpers.payloads import payload
+from tests.helpers.vk import vk_settings
+from tests.helpers.vk_api_server import FakeVkApi
 
 VK_GROUP = 200000001
 VK_PEER = 512345678  # the citizen of tests/payloads/vk/message_new.json
