@@ -1,6 +1,6 @@
 """The MAX channel end to end: Updates in MAX's format into ``/webhooks/max``, the citizen bot,
 and its answers out through the outbox and the real ``maxapi`` client to a loopback stand-in of
-the Bot API (tests/max_api_server.py). Runs on SQLite and PostgreSQL (``runtime``)."""
+the Bot API (tests/helpers/max_api_server.py). Runs on SQLite and PostgreSQL (``runtime``)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ long after its acknowledgement each event is processed.
 
 Starts ``otklik serve`` (uvicorn, one process) on a free loopback port with the VK channel
 on, and posts VK Callback ``message_new`` events to ``/webhooks/vk`` at each fixed rate with
-``tests.loadgen.open_loop`` (arrivals do not wait for answers, so queueing shows in the
+``tests.helpers.loadgen.open_loop`` (arrivals do not wait for answers, so queueing shows in the
 latency). The endpoint journals the event (one commit) before answering ``ok``.
 
 Modes (docs/deployment.md):

@@ -4,11 +4,12 @@ Each adapter feeds the real app (``otklik.web.create_app``) with the platform's 
 format and reads what the citizen really receives:
 
 * Telegram: Update JSON into ``/webhooks/telegram`` (aiogram parses it); replies are the Bot
-  API requests aiogram makes, captured by the fake session (``tests/telegram_fake``).
+  API requests aiogram makes, captured by the fake session (``tests/helpers/telegram_fake``).
 * VK: Callback API ``message_new`` events into ``/webhooks/vk``; replies are the
-  ``messages.send`` calls vk-api makes to the loopback stand-in (``tests/vk_api_server``).
+  ``messages.send`` calls vk-api makes to the loopback stand-in (``tests/helpers/vk_api_server``).
 * MAX: documented Updates (``message_created``, ``message_callback``) into ``/webhooks/max``;
-  replies are the requests ``maxapi`` makes to the loopback stand-in (``tests/max_api_server``).
+  replies are the requests ``maxapi`` makes to the loopback stand-in
+  (``tests/helpers/max_api_server``).
 * Web chat: the page's HTTP API (``POST``/``GET /api/chat/messages``) with its session cookie.
 
 Replies of the three messengers leave through the outbox (``Outbox.deliver_once``), as in
