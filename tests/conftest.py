@@ -24,21 +24,15 @@ from core.config import RULES_DIR, Settings
 from inbox.db import make_engine, upgrade
 from inbox.runtime import Runtime, build_runtime
 from rules.profile import AgencyProfile, load_profile
+from tests.helpers.payloads import PG_URL
 
 #: The ``vk_api`` and ``max_api`` fixtures: loopback stand-ins for the VK and MAX APIs
-#: (tests/vk_api_server.py, tests/max_api_server.py).
-pytest_plugins = ["tests.vk_api_server", "tests.max_api_server"]
+#: (tests/helpers/vk_api_server.py, tests/helpers/max_api_server.py).
+pytest_plugins = ["tests.helpers.vk_api_server", "tests.helpers.max_api_server"]
 
-PAYLOADS = Path(__file__).parent / "payloads"
 # Command-line tools cache the KB search index (knowledge_base/index_cache.py): the tests
 # write theirs to a directory of their own, never the user's ~/.cache/otklik.
 os.environ.setdefault("OTKLIK_CACHE_DIR", tempfile.mkdtemp(prefix="otklik-test-cache-"))
-
-PG_URL = os.environ.get("OTKLIK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def payload(channel: str, name: str) -> bytes:
-    return (PAYLOADS / channel / name).read_bytes()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from core.events import Channel
 from inbox import workflow
 from inbox.models import AuditEvent, Conversation, Message, ModerationDecision, Operator
 from inbox.runtime import Runtime
-from tests.conftest import payload
+from tests.helpers.payloads import payload
 
 
 def admin(runtime: Runtime) -> Operator:

@@ -15,7 +15,7 @@ from core.clock import FrozenClock
 from inbox.runtime import Runtime
 from otklik.demo import load_demo
 from otklik.web import create_app
-from tests.test_ui import login
+from tests.helpers.ui import login
 
 runner = CliRunner()
 

@@ -41,7 +41,7 @@ from rules.applications import (
     load_application_rules,
 )
 from rules.errors import RulesFileError
-from tests.applications_harness import make_application
+from tests.helpers.applications_harness import make_application
 
 ZONE = ZoneInfo("Europe/Moscow")
 S = ApplicationStatus
@@ -223,7 +223,7 @@ def test_an_idempotency_key_replays_its_change_and_refuses_another_request(
     runtime: Runtime,
 ) -> None:
     app_id, _, _ = make_application(runtime)
-    from tests.applications_harness import make_token
+    from tests.helpers.applications_harness import make_token
 
     make_token(runtime, "backoffice", "applications:write")
     actor = Actor.api(1, "backoffice")

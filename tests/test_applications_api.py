@@ -16,7 +16,7 @@ from inbox.models import ApiToken, Application, ApplicationStatusChange, Message
 from inbox.runtime import Runtime
 from otklik.demo import load_demo
 from otklik.web import create_app
-from tests.applications_harness import make_application, make_token
+from tests.helpers.applications_harness import make_application, make_token
 
 BASE = "/api/v1/applications"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

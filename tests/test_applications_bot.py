@@ -23,10 +23,11 @@ from inbox.models import Application, Conversation, Message
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.applications_harness import make_token
-from tests.citizen_harness import TelegramChat, citizen_bot
-from tests.test_vk_callback import vk_settings
-from tests.vk_api_server import FakeVkApi
+from tests.helpers.applications_bot import vk_post
+from tests.helpers.applications_harness import make_token
+from tests.helpers.citizen_harness import TelegramChat, citizen_bot
+from tests.helpers.vk import vk_settings
+from tests.helpers.vk_api_server import FakeVkApi
 
 PEER = 512345678  # the citizen of tests/payloads/vk/message_new.json
 
@@ -174,16 +175,6 @@ def vk_client(runtime: Runtime, clock: FrozenClock) -> Iterator[TestClient]:
     app.state.citizen_bot = citizen_bot(runtime, clock)
     with TestClient(app) as client:
         yield client
-
-
-def vk_post(client: TestClient, name: str, counter: list[int], **message: Any) -> None:
-    from tests.conftest import payload
-
-    data: dict[str, Any] = json.loads(payload("vk", name))
-    counter[0] += 1
-    data["event_id"] = f"appl-{counter[0]:040d}"
-    data["object"]["message"].update(message)
-    assert client.post("/webhooks/vk", json=data).text == "ok"
 
 
 async def test_vk_dialogue_gets_the_news_by_messages_send(

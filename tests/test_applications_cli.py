@@ -3,48 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from core.clock import FrozenClock
-from core.config import Settings
 from inbox.models import ApiToken, ApplicationStatusChange, AuditEvent, Message
-from inbox.runtime import Runtime, build_runtime
+from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.applications_harness import make_application
-
-OTKLIK = str(Path(sys.executable).parent / "otklik")
-
-
-@pytest.fixture
-def rt(db_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    """The database the processes use; today's date, since a process runs on the real clock."""
-    clock = FrozenClock(datetime.now(UTC) - timedelta(minutes=5))
-    runtime = build_runtime(Settings(database_url=db_url, data_dir=tmp_path), clock=clock)
-    yield runtime
-    runtime.dispose()
+from tests.helpers.applications_harness import make_application
+from tests.helpers.cli import otklik, rt  # noqa: F401
 
 
-def otklik(rt: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "OTKLIK_DATABASE_URL": rt.settings.effective_database_url,
-        "OTKLIK_DATA_DIR": str(rt.settings.data_dir),
-    }
-    return subprocess.run(
-        [OTKLIK, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-def test_set_status_records_the_system_user_and_queues_the_citizens_message(rt: Runtime) -> None:
+def test_set_status_records_the_system_user_and_queues_the_citizens_message(rt: Runtime) -> None:  # noqa: F811
     _, number, conversation_id = make_application(rt)
     when = (date.today() + timedelta(days=60)).isoformat()
     done = otklik(
@@ -90,7 +62,9 @@ def test_set_status_records_the_system_user_and_queues_the_citizens_message(rt: 
     ],
 )  # fmt: skip
 def test_a_change_that_cannot_be_made_is_one_line_and_exit_2(
-    rt: Runtime, args: list[str], error: str
+    rt: Runtime,  # noqa: F811
+    args: list[str],
+    error: str,
 ) -> None:
     _, number, _ = make_application(rt)
     result = otklik(rt, "application", "set-status", *(a.format(number=number) for a in args))
@@ -99,7 +73,7 @@ def test_a_change_that_cannot_be_made_is_one_line_and_exit_2(
         assert session.exec(select(ApplicationStatusChange)).all() == []
 
 
-def test_an_unknown_status_is_a_usage_error(rt: Runtime) -> None:
+def test_an_unknown_status_is_a_usage_error(rt: Runtime) -> None:  # noqa: F811
     _, number, _ = make_application(rt)
     result = otklik(rt, "application", "set-status", number, "rejected")
     assert (
@@ -107,7 +81,7 @@ def test_an_unknown_status_is_a_usage_error(rt: Runtime) -> None:
     )
 
 
-def test_list_filters_and_marks_the_overdue(rt: Runtime) -> None:
+def test_list_filters_and_marks_the_overdue(rt: Runtime) -> None:  # noqa: F811
     old_id, old, _ = make_application(rt, created_at=rt.clock.now() - timedelta(days=45))
     _, vk, _ = make_application(rt, channel="vk", thread_key="vk:1", service="garbage")
     everything = otklik(rt, "application", "list")
@@ -128,7 +102,7 @@ def test_list_filters_and_marks_the_overdue(rt: Runtime) -> None:
     assert old_id
 
 
-def test_a_token_is_printed_once_works_and_stops_when_revoked(rt: Runtime) -> None:
+def test_a_token_is_printed_once_works_and_stops_when_revoked(rt: Runtime) -> None:  # noqa: F811
     created = otklik(rt, "token", "create", "backoffice-1c", "--scope", "applications:read")
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()

@@ -5,54 +5,19 @@ preview of the citizen's message, and the administrators' API tokens page."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from core.clock import FrozenClock
-from core.config import Settings
-from inbox import operators
-from inbox.demo_accounts import DEMO_OPERATORS
 from inbox.models import ApiToken, Application, ApplicationStatusChange, AuditEvent, Message
-from inbox.runtime import Runtime, build_runtime
-from otklik.web import create_app
-from tests.applications_harness import make_application
+from inbox.runtime import Runtime
+from tests.helpers.applications_harness import make_application
+from tests.helpers.applications_ui import client, login, rt  # noqa: F401
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FLASH = re.compile(r'<p class="flash ([a-z]+)" role="status">([^<]*)</p>')
-
-
-@pytest.fixture
-def rt(db_url: str, clock: FrozenClock, tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(database_url=db_url, data_dir=tmp_path, secret_key="test-secret")
-    runtime = build_runtime(settings, clock=clock)
-    with runtime.factory() as session:  # the demo accounts, without the demo's appeals
-        for login_name, name, role, password in DEMO_OPERATORS:
-            operators.create(session, login_name, name, role.value, password)
-        session.commit()
-    yield runtime
-    runtime.dispose()
-
-
-@pytest.fixture
-def client(rt: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(rt, start_scheduler=False)) as test_client:
-        yield test_client
-
-
-def login(client: TestClient, name: str, password: str) -> str:
-    token = CSRF.search(client.get("/ui/login").text)
-    assert token
-    page = client.post(
-        "/ui/login", data={"login": name, "password": password, "csrf_token": token.group(1)}
-    )
-    found = CSRF.search(page.text)
-    assert page.status_code == 200 and found
-    return found.group(1)
 
 
 def flash_of(page_text: str) -> tuple[str, str]:
@@ -61,13 +26,14 @@ def flash_of(page_text: str) -> tuple[str, str]:
     return found.group(1), found.group(2)
 
 
-def changes(rt: Runtime) -> list[ApplicationStatusChange]:
+def changes(rt: Runtime) -> list[ApplicationStatusChange]:  # noqa: F811
     with rt.factory() as session:
         return list(session.exec(select(ApplicationStatusChange)))
 
 
 def test_an_operator_refuses_from_the_conversation_view_with_why_and_when(
-    client: TestClient, rt: Runtime
+    client: TestClient,  # noqa: F811
+    rt: Runtime,  # noqa: F811
 ) -> None:
     app_id, number, conversation_id = make_application(rt)
     csrf = login(client, "anna", "operator-demo")
@@ -102,21 +68,22 @@ def test_an_operator_refuses_from_the_conversation_view_with_why_and_when(
     assert "план ремонта" not in message.text
 
 
-def test_a_status_form_without_its_csrf_token_is_refused(client: TestClient, rt: Runtime) -> None:
+def test_a_status_form_without_its_csrf_token_is_refused(client: TestClient, rt: Runtime) -> None:  # noqa: F811
     app_id, _, _ = make_application(rt)
     login(client, "anna", "operator-demo")
     refused = client.post(f"/ui/applications/{app_id}/status", data={"status": "done"})
     assert refused.status_code == 403 and changes(rt) == []
 
 
-def test_pages_need_a_login(client: TestClient, rt: Runtime) -> None:
+def test_pages_need_a_login(client: TestClient, rt: Runtime) -> None:  # noqa: F811
     app_id, _, _ = make_application(rt)
     for path in ("/ui/applications", f"/ui/applications/{app_id}"):
         assert client.get(path, follow_redirects=False).headers["location"] == "/ui/login"
 
 
 def test_a_stale_form_does_not_send_a_second_contradicting_message(
-    client: TestClient, rt: Runtime
+    client: TestClient,  # noqa: F811
+    rt: Runtime,  # noqa: F811
 ) -> None:
     app_id, _, _ = make_application(rt)
     csrf = login(client, "anna", "operator-demo")
@@ -144,7 +111,10 @@ def test_a_stale_form_does_not_send_a_second_contradicting_message(
     ],
 )
 def test_a_change_that_cannot_be_made_is_explained_and_changes_nothing(
-    client: TestClient, rt: Runtime, data: dict[str, str], message: str
+    client: TestClient,  # noqa: F811
+    rt: Runtime,  # noqa: F811
+    data: dict[str, str],
+    message: str,
 ) -> None:
     app_id, _, _ = make_application(rt)
     csrf = login(client, "anna", "operator-demo")
@@ -154,7 +124,7 @@ def test_a_change_that_cannot_be_made_is_explained_and_changes_nothing(
     assert changes(rt) == []
 
 
-def test_unknown_or_huge_application_ids_are_404(client: TestClient, rt: Runtime) -> None:
+def test_unknown_or_huge_application_ids_are_404(client: TestClient, rt: Runtime) -> None:  # noqa: F811
     csrf = login(client, "anna", "operator-demo")
     for app_id in ("999", "99999999999999999999", "-1"):
         assert client.get(f"/ui/applications/{app_id}").status_code in (404, 422)
@@ -165,7 +135,9 @@ def test_unknown_or_huge_application_ids_are_404(client: TestClient, rt: Runtime
 
 
 def test_the_list_filters_pages_and_escapes(
-    client: TestClient, rt: Runtime, clock: FrozenClock
+    client: TestClient,  # noqa: F811
+    rt: Runtime,  # noqa: F811
+    clock: FrozenClock,
 ) -> None:
     for i in range(52):
         make_application(rt, thread_key=f"tg:{i}", created_at=clock.now() - timedelta(hours=i))
@@ -197,7 +169,8 @@ def test_the_list_filters_pages_and_escapes(
 
 
 def test_the_preview_shows_what_the_citizen_will_read_and_its_verdict(
-    client: TestClient, rt: Runtime
+    client: TestClient,  # noqa: F811
+    rt: Runtime,  # noqa: F811
 ) -> None:
     app_id, number, _ = make_application(rt)
     csrf = login(client, "anna", "operator-demo")
@@ -220,7 +193,8 @@ def test_the_preview_shows_what_the_citizen_will_read_and_its_verdict(
 
 
 def test_only_administrators_manage_tokens_and_a_token_is_shown_once(
-    client: TestClient, rt: Runtime
+    client: TestClient,  # noqa: F811
+    rt: Runtime,  # noqa: F811
 ) -> None:
     login(client, "anna", "operator-demo")
     assert client.get("/ui/admin/tokens").status_code == 403
@@ -258,7 +232,8 @@ def test_only_administrators_manage_tokens_and_a_token_is_shown_once(
 
 
 def test_a_conversation_without_applications_shows_no_panel(
-    client: TestClient, rt: Runtime
+    client: TestClient,  # noqa: F811
+    rt: Runtime,  # noqa: F811
 ) -> None:
     app_id, _, conversation_id = make_application(rt)
     with rt.factory() as session:

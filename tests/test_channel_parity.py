@@ -20,10 +20,10 @@ from inbox.applications import Actor, ChangeRequest, change_status
 from inbox.models import Application, Consent, Conversation, Rating, Subscription
 from inbox.queue import queue_query
 from inbox.runtime import Runtime
-from tests.citizen_harness import GARBAGE_ANSWER, PAYMENT_TEMPLATE
 from tests.helpers.channels import CHANNELS, ChatAdapter, make_adapter
-from tests.max_api_server import FakeMaxApi
-from tests.vk_api_server import FakeVkApi
+from tests.helpers.citizen_harness import GARBAGE_ANSWER, PAYMENT_TEMPLATE
+from tests.helpers.max_api_server import FakeMaxApi
+from tests.helpers.vk_api_server import FakeVkApi
 
 PAYMENT_HOST = PAYMENT_TEMPLATE.split("?")[0]
 

@@ -16,8 +16,8 @@ from core.clock import FrozenClock
 from inbox.runtime import Runtime
 from otklik import registry
 from otklik.web import create_app
-from tests.test_vk_sender import queue_reply
-from tests.vk_api_server import FakeVkApi
+from tests.helpers.vk_api_server import FakeVkApi
+from tests.helpers.vk_sender import queue_reply
 
 VK = {
     "vk_token": "vk1.a.group-token",

@@ -33,7 +33,7 @@ from inbox.models import (
 from inbox.places import place_key
 from inbox.runtime import Runtime
 from knowledge_base.readability import check_text
-from tests.complaints_harness import ZONE, make_appeal, make_complaint
+from tests.helpers.complaints_harness import ZONE, make_appeal, make_complaint
 
 S = ApplicationStatus
 CLI = Actor.cli("test")

@@ -10,11 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
-from inbox.models import ComplaintStatusChange, Conversation, Message, SharedComplaint
+from inbox.models import ComplaintStatusChange, Message, SharedComplaint
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.applications_harness import make_token
-from tests.complaints_harness import make_appeal
+from tests.helpers.applications_harness import make_token
+from tests.helpers.complaints import numbers
+from tests.helpers.complaints_harness import make_appeal
 
 BASE = "/api/v1/complaints"
 
@@ -27,12 +28,6 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def numbers(runtime: Runtime, ids: list[int]) -> list[str]:
-    with runtime.factory() as session:
-        found = [session.get(Conversation, i) for i in ids]
-        return [c.number for c in found if c is not None and c.number is not None]
 
 
 def create(client: TestClient, token: str, appeals: list[str], **fields: object) -> dict:  # type: ignore[type-arg]

@@ -24,11 +24,11 @@ from inbox.models import Application, ComplaintSupporter, SharedComplaint
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.citizen_harness import TelegramChat, citizen_bot
-from tests.complaints_harness import ZONE, make_appeal, make_complaint
-from tests.test_applications_bot import vk_post
-from tests.test_vk_callback import vk_settings
-from tests.vk_api_server import FakeVkApi
+from tests.helpers.applications_bot import vk_post
+from tests.helpers.citizen_harness import TelegramChat, citizen_bot
+from tests.helpers.complaints_harness import ZONE, make_appeal, make_complaint
+from tests.helpers.vk import vk_settings
+from tests.helpers.vk_api_server import FakeVkApi
 
 PEER = 512345678
 

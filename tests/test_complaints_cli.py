@@ -14,9 +14,9 @@ from core.clock import FrozenClock
 from core.config import Settings
 from inbox.models import ComplaintStatusChange, Message, SharedComplaint
 from inbox.runtime import Runtime, build_runtime
-from tests.complaints_harness import make_appeal
-from tests.test_applications_cli import otklik
-from tests.test_complaints_api import numbers
+from tests.helpers.cli import otklik
+from tests.helpers.complaints import numbers
+from tests.helpers.complaints_harness import make_appeal
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from inbox.models import Conversation, SharedComplaint
 from inbox.runtime import Runtime
-from tests.complaints_harness import make_appeal
-from tests.test_applications_e2e import base_url, browser, new_page, rt  # noqa: F401
+from tests.helpers.applications_e2e import base_url, browser, new_page, rt  # noqa: F401
+from tests.helpers.complaints_harness import make_appeal
 
 pytestmark = pytest.mark.e2e
 

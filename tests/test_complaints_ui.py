@@ -26,7 +26,7 @@ from inbox.models import (
 )
 from inbox.runtime import Runtime, build_runtime
 from otklik.web import create_app
-from tests.complaints_harness import make_appeal, make_complaint
+from tests.helpers.complaints_harness import make_appeal, make_complaint
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FLASH = re.compile(r'<p class="flash ([a-z]+)" role="status">([^<]*)</p>')

@@ -10,7 +10,7 @@ from bot.normalize import normalize
 from core.events import Channel
 from inbox.models import Citizen, Conversation, InboundRecord, Message
 from inbox.runtime import Runtime
-from tests.conftest import payload
+from tests.helpers.payloads import payload
 
 
 def test_parallel_events_of_one_new_citizen(runtime: Runtime) -> None:

@@ -28,7 +28,7 @@ from inbox.models import AuditEvent, Conversation, InboundRecord, Message, SlaCl
 from inbox.outbox import Outbox
 from inbox.runtime import build_runtime
 from inbox.scheduler import run_sla_scan
-from tests.workload import native_events
+from tests.helpers.workload import native_events
 
 pytestmark = [
     pytest.mark.postgres,

@@ -6,8 +6,8 @@ from sqlmodel import select
 
 from inbox.models import Application, AuditEvent, Consent, Mailing
 from inbox.runtime import Runtime
-from tests.applications_harness import make_application
-from tests.test_applications_cli import otklik, rt  # noqa: F401  (the fixture)
+from tests.helpers.applications_harness import make_application
+from tests.helpers.cli import otklik, rt  # noqa: F401  (the fixture)
 
 
 def test_record_list_and_withdraw_a_consent_with_the_wording_kept(rt: Runtime) -> None:  # noqa: F811

@@ -16,49 +16,18 @@ from bot.citizen import mailing_texts as t
 from bot.citizen import texts
 from core.clock import FrozenClock
 from inbox import mailings
-from inbox.mailings import MailingDraft, Unsubscribe
+from inbox.mailings import MailingDraft
 from inbox.models import AuditEvent, Consent, Mailing, Message, Subscription
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from otklik.web import create_app
 from rules.errors import RulesFileError
-from rules.proactive import SHIPPED, load_proactive_rules, proactive_rules
-from tests.citizen_harness import TelegramChat, citizen_bot
-from tests.test_applications_bot import vk_post
-from tests.test_vk_callback import vk_settings
-from tests.vk_api_server import FakeVkApi
-
-RULES = load_proactive_rules(SHIPPED)
-LINKS = Unsubscribe("k" * 40, "https://otklik.example")
-WORDING = RULES.consent_text("service", "outages")
-
-
-async def subscribe(chat: TelegramChat, area: str = "central", frequency: str = "now") -> None:
-    await chat.say("/start")
-    await chat.deliver()
-    await chat.press(texts.SUBSCRIPTIONS)
-    await chat.deliver()
-    await chat.press(f"{t.TOPIC_PREFIX}outages")
-    await chat.deliver()
-    await chat.press(f"{t.AREA_PREFIX}outages:{area}")
-    await chat.deliver()
-    await chat.press(f"{t.FREQUENCY_PREFIX}outages:{area}:{frequency}")
-    await chat.deliver()
-    assert chat.sent_texts()[-1] == t.CONSENT_PROMPT.format(wording=WORDING)
-    await chat.press(f"{t.AGREE_PREFIX}outages:{area}:{frequency}")
-    await chat.deliver()
-
-
-def mail(runtime: Runtime, clock: FrozenClock, text: str, area: str | None = "central") -> int:
-    with runtime.factory() as session:
-        mailing = mailings.create(
-            session, RULES, MailingDraft("outages", area, text, None), clock.now(), by="boss"
-        )
-        session.commit()
-        assert mailing.id is not None
-        mailing_id = mailing.id
-    mailings.send_due(runtime.factory, RULES, clock.now(), LINKS)
-    return mailing_id
+from rules.proactive import SHIPPED, proactive_rules
+from tests.helpers.applications_bot import vk_post
+from tests.helpers.citizen_harness import TelegramChat, citizen_bot
+from tests.helpers.consent import LINKS, RULES, WORDING, mail, subscribe, webchat_subscribe
+from tests.helpers.vk import vk_settings
+from tests.helpers.vk_api_server import FakeVkApi
 
 
 async def test_subscribing_keeps_the_wording_shown_and_a_mailing_arrives_once_with_unsubscribe(
@@ -157,15 +126,6 @@ async def test_daily_subscribers_get_one_digest_and_other_districts_nothing(
 
 
 # -- the web chat and VK ------------------------------------------------------------------------
-
-
-def webchat_subscribe(visitor: TestClient) -> None:
-    visitor.get("/chat")
-    for step in (
-        {"text": "привет"}, {"button": texts.SUBSCRIPTIONS}, {"button": "sub:heating_season"},
-        {"button": "subf:heating_season:all:now"}, {"button": "subok:heating_season:all:now"},
-    ):  # fmt: skip
-        assert visitor.post("/api/chat/messages", json=step).status_code == 200
 
 
 def test_web_chat_subscribes_gets_the_mailing_and_a_stop_withholds_the_next(

@@ -19,10 +19,10 @@ from inbox.models import ApiToken, Citizen, Consent, Conversation, Message, Subs
 from inbox.runtime import Runtime
 from otklik.web import create_app
 from rules.proactive import SHIPPED, load_proactive_rules
-from tests.applications_harness import make_token
-from tests.citizen_harness import TelegramChat
-from tests.complaints_harness import make_appeal
-from tests.test_consent_mailings import mail, subscribe
+from tests.helpers.applications_harness import make_token
+from tests.helpers.citizen_harness import TelegramChat
+from tests.helpers.complaints_harness import make_appeal
+from tests.helpers.consent import mail, subscribe
 
 BASE = "/api/v1/consents"
 RULES = load_proactive_rules(SHIPPED)
@@ -296,7 +296,7 @@ def test_the_admin_page_offers_the_new_scopes_and_its_token_opens_the_api(
     runtime: Runtime,
 ) -> None:
     from inbox import operators
-    from tests.test_applications_ui import login
+    from tests.helpers.applications_ui import login
 
     runtime.settings.secret_key = "test-secret"
     with runtime.factory() as session:

@@ -27,25 +27,14 @@ from core.events import Channel
 from inbox import workflow
 from inbox.models import Conversation, InboundRecord, Message
 from inbox.runtime import build_runtime
-from tests.loadgen import Server, deliver_all, wait_until_settled
-from tests.vk_api_server import FakeVkApi
-from tests.workload import native_events
+from tests.helpers.crash import GROUP_ID, SECRET, vk_events
+from tests.helpers.loadgen import Server, deliver_all, wait_until_settled
+from tests.helpers.vk_api_server import FakeVkApi
 
 pytestmark = pytest.mark.slow
 
-GROUP_ID = 200000001
-SECRET = "s3cr3t-callback"
 EVENTS = 150
 REPLIES = 30
-
-
-def vk_events(count: int, start: int) -> list[tuple[str, bytes]]:
-    """VK Callback ``message_new`` events (odd numbers of the workload are VK)."""
-    found = []
-    for native in native_events(count * 2, threads=50, start=start):
-        if native.channel.value == "vk":
-            found.append((native.external_id, native.body))
-    return found
 
 
 def queue_replies(db_url: str) -> list[int]:

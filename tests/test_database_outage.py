@@ -23,7 +23,8 @@ from sqlmodel import col, func, select
 from core.config import Settings
 from inbox.models import InboundRecord, Message
 from inbox.runtime import build_runtime
-from tests.loadgen import (
+from tests.helpers.crash import GROUP_ID, SECRET, vk_events
+from tests.helpers.loadgen import (
     Delivery,
     Server,
     TcpProxy,
@@ -31,7 +32,6 @@ from tests.loadgen import (
     free_port,
     wait_until_settled,
 )
-from tests.test_crash_safety import GROUP_ID, SECRET, vk_events
 
 pytestmark = [
     pytest.mark.postgres,

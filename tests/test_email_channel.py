@@ -28,8 +28,8 @@ from inbox import workflow
 from inbox.models import Conversation, InboundRecord, Message
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.conftest import payload
-from tests.mail_servers import PASSWORD, USER, Dovecot, SmtpServer, dovecot, smtp_server
+from tests.helpers.mail_servers import PASSWORD, USER, Dovecot, SmtpServer, dovecot, smtp_server
+from tests.helpers.payloads import payload
 
 pytestmark = pytest.mark.mail
 __all__ = ["dovecot", "smtp_server"]  # fixtures

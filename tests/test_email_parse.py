@@ -18,7 +18,7 @@ from bot.email.send import SmtpConfig, compose, key_from_message_id, subject_wit
 from inbox.models import Message
 from inbox.outbox import DeliveryError
 from rules.profile import AgencyProfile
-from tests.conftest import payload
+from tests.helpers.payloads import payload
 
 CONFIG = SmtpConfig("127.0.0.1", 25, "", "", False, "Приёмная ДГХ <priem@dgh.example>")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -29,8 +29,8 @@ from inbox.models import (
 )
 from inbox.runtime import Runtime
 from tests.helpers.channels import ChatAdapter, MaxAdapter, TelegramAdapter, VkAdapter
-from tests.max_api_server import FakeMaxApi
-from tests.vk_api_server import FakeVkApi
+from tests.helpers.max_api_server import FakeMaxApi
+from tests.helpers.vk_api_server import FakeVkApi
 
 CODE = re.compile(r"Код для связи аккаунтов: ([A-Z2-9]{4}-[A-Z2-9]{4})\.")
 

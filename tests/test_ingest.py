@@ -20,7 +20,7 @@ from inbox.models import (
     SlaClock,
 )
 from inbox.runtime import Runtime
-from tests.conftest import payload
+from tests.helpers.payloads import payload
 
 
 def event(runtime: Runtime, channel: str, name: str):

@@ -19,7 +19,7 @@ from core.events import InboundEvent
 from inbox.ingest import Finished
 from inbox.models import InboundRecord, Message
 from inbox.runtime import Runtime
-from tests.workload import native_events
+from tests.helpers.workload import native_events
 
 
 def events(runtime: Runtime, count: int, threads: int, start: int = 0) -> list[InboundEvent]:

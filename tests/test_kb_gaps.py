@@ -30,7 +30,7 @@ from knowledge_base.gaps import cluster, find_gaps, purity
 from knowledge_base.spreadsheet import read_sheet
 from otklik.cli import app as cli
 from otklik.web import create_app
-from tests.citizen_harness import citizen_bot
+from tests.helpers.citizen_harness import citizen_bot
 
 EVAL = Path(__file__).parent.parent / "knowledge_base" / "eval" / "gaps.yaml"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -98,7 +98,7 @@ def test_hand_offs_of_web_chat_dialogues_become_clusters_with_personal_data_mask
 def test_a_weak_answer_counts_a_confident_one_does_not(
     runtime: Runtime, clock: FrozenClock
 ) -> None:
-    from tests.applications_harness import make_application
+    from tests.helpers.applications_harness import make_application
 
     _, _, conversation_id = make_application(runtime)
     now = clock.now()

@@ -15,7 +15,6 @@ from sqlmodel import col, select
 from bot.phone.robot import AFTER_ANSWER
 from core.clock import FrozenClock
 from core.config import Settings
-from inbox.kb_workflow import open_revision
 from inbox.models import Conversation
 from inbox.runtime import Runtime, build_runtime
 from knowledge_base.entries import load_entries
@@ -23,8 +22,9 @@ from knowledge_base.nlu_backend import get_nlu_backend
 from knowledge_base.store import SEED_DIR
 from otklik.demo import load_demo
 from otklik.web import create_app
-from tests.test_phone_webhook import SECRET, call_event, post
-from tests.test_ui import login
+from tests.helpers.kb import chat, publish_as_supervisor
+from tests.helpers.phone import SECRET, call_event, post
+from tests.helpers.ui import login
 
 QUESTION = "как вывезти старый диван"
 #: The edit: a question no shipped entry answers, and answers no shipped entry has.
@@ -49,35 +49,12 @@ def rt(settings: Settings, clock: FrozenClock) -> Iterator[Runtime]:
     runtime.dispose()
 
 
-def chat(app: object, text: str) -> str:
-    """A new web-chat visitor asks ``text``; the bot's answer."""
-    visitor = TestClient(app)  # type: ignore[arg-type]
-    assert visitor.get("/chat").status_code == 200
-    assert visitor.post("/api/chat/messages", json={"text": text}).status_code == 200
-    mine, bots = visitor.get("/api/chat/messages").json()
-    assert mine["text"] == text and bots["author"] == "Бот"
-    return str(bots["text"])
-
-
 def call(client: TestClient, clock: FrozenClock, call_id: str, text: str) -> str:
     """A call: the caller says ``text`` after the greeting; what the robot says back."""
     post(client, clock, call_event("call_started.json", event_id=f"{call_id}-1", call_id=call_id))
     event = call_event("utterance.json", event_id=f"{call_id}-2", call_id=call_id, text=text)
     answer = post(client, clock, event).json()
     return str(answer["say"])
-
-
-def publish_as_supervisor(app: object, rt: Runtime, entry_id: str) -> str:
-    """Another person (the demo supervisor) publishes the open draft of ``entry_id`` on
-    «Проверка базы»; the page they see after it."""
-    reviewer = TestClient(app)  # type: ignore[arg-type]
-    token = login(reviewer, "svetlana", "supervisor-demo")
-    with rt.factory() as session:
-        row = open_revision(session, entry_id)
-    assert row is not None and row.status == "draft", row
-    page = reviewer.post(f"/ui/kb/review/{row.id}/approve", data={"csrf_token": token})
-    assert f"Запись «{entry_id}» опубликована" in page.text, page.text[-3000:]
-    return page.text
 
 
 def shipped() -> dict[str, bytes]:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from sqlmodel import Session
 
 from core.clock import FrozenClock
@@ -30,6 +29,7 @@ from inbox.models import KBRevision, Operator, Role
 from inbox.runtime import Runtime
 from knowledge_base.merge import content_hash, merge_entry
 from knowledge_base.store import SEED_DIR
+from tests.helpers.kb import upgrade_shipped
 
 
 @pytest.fixture
@@ -71,18 +71,6 @@ def people(rt: Runtime) -> dict[str, Operator]:
 def _first(rt: Runtime) -> dict[str, object]:
     entry = rt.kb.get().entries[0]
     return entry.model_dump(mode="json")
-
-
-def _upgrade(kb_dir: Path, entry_id: str, **fields: object) -> None:
-    """Change the shipped entry ``entry_id`` in the files, as a package upgrade does."""
-    for path in sorted(kb_dir.glob("*.yaml")):
-        items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-        for item in items:
-            if item.get("id") == entry_id:
-                item.update(fields)
-                path.write_text(yaml.safe_dump(items, allow_unicode=True), encoding="utf-8")
-                return
-    raise AssertionError(entry_id)
 
 
 def _answered(rt: Runtime):  # type: ignore[no-untyped-def]
@@ -224,7 +212,7 @@ def test_merge_brings_shipped_changes_to_fields_the_agency_did_not_touch(
     data = _first(rt)
     entry_id = str(data["id"])
     _publish(rt, people, clock, {**data, "short_answer": SIMPLE})
-    _upgrade(kb_dir, entry_id, full_answer="Новый полный ответ из поставки. Звоните нам.")
+    upgrade_shipped(kb_dir, entry_id, full_answer="Новый полный ответ из поставки. Звоните нам.")
     with rt.factory() as session:
         report = merge_shipped(session, rt.kb, clock.now())
         session.commit()
@@ -244,7 +232,7 @@ def test_merge_reports_conflicts_and_keeps_them_for_a_person(
     data = _first(rt)
     entry_id = str(data["id"])
     _publish(rt, people, clock, {**data, "short_answer": SIMPLE})
-    _upgrade(kb_dir, entry_id, short_answer="Поставка: пишите в чат.")
+    upgrade_shipped(kb_dir, entry_id, short_answer="Поставка: пишите в чат.")
     with rt.factory() as session:
         report = merge_shipped(session, rt.kb, clock.now())
         session.commit()
@@ -302,7 +290,7 @@ def test_cli_merge_history_and_diff(
     try:
         clean = runner.invoke(app, ["kb", "merge"])
         assert clean.exit_code == 0 and "conflicts: 0" in clean.output, clean.output
-        _upgrade(kb_dir, entry_id, short_answer="Поставка: пишите в чат.")
+        upgrade_shipped(kb_dir, entry_id, short_answer="Поставка: пишите в чат.")
         dry = runner.invoke(app, ["kb", "merge", "--dry-run"])
         assert dry.exit_code == 1 and f"CONFLICT {entry_id}.short_answer" in dry.output
         with rt.factory() as session:

@@ -8,9 +8,9 @@ from sqlmodel import select
 from inbox import mailings
 from inbox.models import AuditEvent, Mailing
 from inbox.runtime import Runtime
-from tests.applications_harness import make_application, make_token
-from tests.test_applications_ui import client, login, rt  # noqa: F401  (fixtures)
-from tests.test_mailings_ui import _subscribe
+from tests.helpers.applications_harness import make_application, make_token
+from tests.helpers.applications_ui import client, login, rt  # noqa: F401  (fixtures)
+from tests.helpers.mailings import _subscribe
 
 TEXT = "Завтра с 9 до 17 часов на улице Ленина не будет горячей воды."
 

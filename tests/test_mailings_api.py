@@ -19,9 +19,9 @@ from inbox.models import ApiToken, Conversation, Mailing, Message
 from inbox.runtime import Runtime
 from knowledge_base.readability import check_text, load_bar
 from otklik.web import create_app
-from tests.applications_harness import make_token
-from tests.citizen_harness import citizen_bot
-from tests.test_consent_mailings import webchat_subscribe
+from tests.helpers.applications_harness import make_token
+from tests.helpers.citizen_harness import citizen_bot
+from tests.helpers.consent import webchat_subscribe
 
 BASE = "/api/v1/mailings"
 PLAIN = "Завтра с 9 до 17 часов не будет горячей воды."

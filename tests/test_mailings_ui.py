@@ -9,13 +9,11 @@ from bot.email.send import SmtpConfig, compose
 from core.clock import FrozenClock
 from inbox import mailings
 from inbox.mailings import Unsubscribe
-from inbox.models import Application, AuditEvent, Consent, Conversation, Mailing, Message
+from inbox.models import Application, AuditEvent, Consent, Mailing, Message
 from inbox.runtime import Runtime
-from rules.proactive import SHIPPED, load_proactive_rules
-from tests.applications_harness import make_application
-from tests.test_applications_ui import client, login, rt  # noqa: F401  (fixtures)
-
-RULES = load_proactive_rules(SHIPPED)
+from tests.helpers.applications_harness import make_application
+from tests.helpers.applications_ui import client, login, rt  # noqa: F401  (fixtures)
+from tests.helpers.mailings import RULES, _subscribe
 
 
 def test_an_operator_records_and_withdraws_a_consent_on_the_citizens_request(
@@ -66,19 +64,6 @@ def test_an_operator_records_and_withdraws_a_consent_on_the_citizens_request(
     with rt.factory() as session:
         kinds = session.exec(select(AuditEvent.kind)).all()
         assert kinds.count("consent_given") == 1 and kinds.count("consent_withdrawn") == 1
-
-
-def _subscribe(runtime: Runtime, conversation_id: int, frequency: str = "now") -> int:
-    with runtime.factory() as session:
-        conversation = session.get(Conversation, conversation_id)
-        assert conversation is not None
-        subscription = mailings.subscribe(
-            session, RULES, conversation, "outages", "central", frequency, runtime.clock.now(),
-            via="bot", by="citizen",
-        )  # fmt: skip
-        session.commit()
-        assert subscription.id is not None
-        return subscription.id
 
 
 def test_a_supervisor_previews_schedules_and_follows_a_mailing(

@@ -22,10 +22,10 @@ from core.config import Settings
 from core.events import Channel
 from inbox.models import Message
 from inbox.runtime import build_runtime
-from tests.citizen_harness import citizen_bot
-from tests.conftest import payload
-from tests.loadgen import WorkerProcess
-from tests.max_api_server import TOKEN, FakeMaxApi
+from tests.helpers.citizen_harness import citizen_bot
+from tests.helpers.loadgen import WorkerProcess
+from tests.helpers.max_api_server import TOKEN, FakeMaxApi
+from tests.helpers.payloads import payload
 
 CITIZENS = 8
 

@@ -13,7 +13,7 @@ from core.config import RULES_DIR
 from core.events import Channel, PayloadError, Place
 from rules.engine import ResponseRules
 from rules.profile import AgencyProfile
-from tests.conftest import PAYLOADS
+from tests.helpers.payloads import PAYLOADS
 
 RULES = ResponseRules.load(RULES_DIR)
 

@@ -19,7 +19,7 @@ from inbox.auth import hash_password
 from inbox.models import Operator, Role
 from inbox.runtime import Runtime, build_runtime
 from otklik.web import create_app
-from tests.conftest import payload
+from tests.helpers.payloads import payload
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

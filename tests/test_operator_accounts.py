@@ -14,7 +14,7 @@ from core.config import Settings, get_settings
 from inbox.runtime import Runtime, build_runtime
 from otklik.cli import app
 from otklik.web import create_app
-from tests.test_ui_login import attempt, events, logged_in
+from tests.helpers.login import attempt, events, logged_in
 
 runner = CliRunner()
 PASSWORD = "first-admin-password"

@@ -13,7 +13,7 @@ from inbox import workflow
 from inbox.models import AuditEvent, Conversation, Message
 from inbox.outbox import DeliveryError, Outbox
 from inbox.runtime import Runtime
-from tests.conftest import payload
+from tests.helpers.payloads import payload
 
 
 class Platform:

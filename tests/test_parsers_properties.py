@@ -24,7 +24,7 @@ from bot.telegram.parse import parse_update
 from bot.vk.parse import parse_vk
 from core.events import Channel, InboundEvent, PayloadError
 from rules.profile import AgencyProfile
-from tests.conftest import PAYLOADS
+from tests.helpers.payloads import PAYLOADS
 
 FUZZ = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

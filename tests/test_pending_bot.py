@@ -28,10 +28,10 @@ from inbox.models import Conversation, ConversationStatus, InboundRecord, Messag
 from inbox.runtime import Runtime
 from inbox.web.processing import processing_executor
 from otklik.web import create_app
-from tests.citizen_harness import GARBAGE_ANSWER, TelegramChat, citizen_bot
-from tests.conftest import payload
-from tests.test_vk_bot import PEER, bot_answers, say, vk_event
-from tests.test_vk_callback import vk_settings
+from tests.helpers.citizen_harness import GARBAGE_ANSWER, TelegramChat, citizen_bot
+from tests.helpers.payloads import payload
+from tests.helpers.vk import vk_settings
+from tests.helpers.vk_bot import PEER, bot_answers, say, vk_event
 
 
 @contextmanager

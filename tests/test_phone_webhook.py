@@ -9,7 +9,6 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,31 +30,10 @@ from inbox.models import (
 )
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
-from knowledge_base.entries import KBEntry
 from knowledge_base.readability import check_text
 from knowledge_base.search import KnowledgeBase
 from otklik.web import create_app
-from tests.conftest import payload
-
-SECRET = "phone-shared-secret"
-AGENCY = "Департамент городского хозяйства"
-HOT_WATER = "Горячую воду отключили на ремонт. Её включат до конца недели."
-POTHOLE = "Спасибо, что сообщили. Мы передадим заявку дорожной службе."
-
-
-def small_kb() -> KnowledgeBase:
-    def entry(id: str, topic: str, question: str, phrasings: list[str], short: str) -> KBEntry:
-        return KBEntry(
-            id=id, topic=topic, life_situation="Дом", question=question, phrasings=phrasings,
-            short_answer=short, full_answer=short, department="Диспетчерская",
-        )  # fmt: skip
-
-    return KnowledgeBase(
-        [
-            entry("hot-water", "ЖКХ", "Нет горячей воды", ["отключили горячую воду"], HOT_WATER),
-            entry("pothole", "Дворы и дороги", "Яма на дороге", ["яма во дворе"], POTHOLE),
-        ]
-    )
+from tests.helpers.phone import AGENCY, HOT_WATER, POTHOLE, SECRET, call_event, post, small_kb
 
 
 @pytest.fixture
@@ -66,30 +44,6 @@ def phone(runtime: Runtime) -> Iterator[tuple[TestClient, Runtime]]:
     app.state.phone_robot = Robot(small_kb(), agency=AGENCY)
     with TestClient(app) as client:
         yield client, rt
-
-
-def call_event(name: str, **changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(payload("phone", name))
-    data.update(changes)
-    return data
-
-
-def post(
-    client: TestClient,
-    clock: FrozenClock,
-    data: dict[str, Any],
-    *,
-    secret: str = SECRET,
-    age: timedelta = timedelta(0),
-) -> Any:
-    body = json.dumps(data, ensure_ascii=False).encode()
-    timestamp = int((clock.now() - age).timestamp())
-    headers = {
-        "Content-Type": "application/json",
-        "X-Otklik-Timestamp": str(timestamp),
-        "X-Otklik-Signature": sign(secret, timestamp, body),
-    }
-    return client.post("/webhooks/phone", content=body, headers=headers)
 
 
 def said(rt: Runtime) -> list[Message]:

@@ -29,8 +29,8 @@ from inbox.runtime import Runtime, build_runtime
 from otklik.web import create_app
 from rules.engine import ResponseRules
 from rules.reloadable import Reloadable
-from tests.loadgen import Server, WorkerProcess
-from tests.vk_api_server import FakeVkApi
+from tests.helpers.loadgen import Server, WorkerProcess
+from tests.helpers.vk_api_server import FakeVkApi
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "admin-password-long"

@@ -16,7 +16,7 @@ from inbox import sla, workflow
 from inbox.models import AuditEvent, Conversation, SlaClock
 from inbox.runtime import Runtime, build_runtime
 from inbox.scheduler import run_sla_scan
-from tests.conftest import payload
+from tests.helpers.payloads import payload
 
 
 def ingest_at(runtime: Runtime, clock: FrozenClock, channel: str, name: str) -> int:

@@ -27,7 +27,7 @@ from inbox.models import (
 )
 from inbox.runtime import Runtime, build_runtime
 from otklik.web import create_app
-from tests.citizen_harness import (
+from tests.helpers.citizen_harness import (
     CITIZEN,
     GARBAGE_ANSWER,
     NOW,
@@ -35,8 +35,8 @@ from tests.citizen_harness import (
     TelegramChat,
     operator_replies,
 )
-from tests.conftest import payload
-from tests.telegram_fake import TOKEN, fake_bot
+from tests.helpers.payloads import payload
+from tests.helpers.telegram_fake import TOKEN, fake_bot
 
 
 @pytest.fixture

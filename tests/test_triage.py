@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from otklik.cli import app
-from tests.conftest import PAYLOADS
+from tests.helpers.payloads import PAYLOADS
 
 runner = CliRunner()
 

@@ -7,93 +7,24 @@ database, the demo data and a frozen clock the test moves.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlmodel import select
 
-from bot.normalize import normalize
-from core.clock import FrozenClock, SystemClock
-from core.config import Settings
-from core.events import Channel
-from inbox.db import upgrade
+from core.clock import FrozenClock
 from inbox.models import Conversation, Message
 from inbox.outbox import Outbox
-from inbox.runtime import Runtime, build_runtime
+from inbox.runtime import Runtime
 from inbox.scheduler import run_sla_scan
-from inbox.web.ui.live import serve_in_thread
-from otklik.demo import _tg_private, load_demo
-from otklik.web import create_app
+from tests.helpers.ui_e2e import base_url, browser, clock, ingest_appeal, log_in, page, rt  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") or os.environ.get("OTKLIK_REQUIRE_E2E"):
-            pytest.fail(f"{CHROMIUM} is missing (scripts/install-system-deps.sh installs it)")
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/install-system-deps.sh as root")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(SystemClock().now())
-
-
-@pytest.fixture
-def rt(tmp_path: Path, clock: FrozenClock) -> Iterator[Runtime]:
-    url = f"sqlite:///{tmp_path / 'otklik.sqlite3'}"
-    upgrade(url)
-    runtime = build_runtime(Settings(database_url=url, data_dir=tmp_path), clock=clock)
-    load_demo(runtime)
-    yield runtime
-    runtime.dispose()
-
-
-@pytest.fixture
-def base_url(rt: Runtime) -> Iterator[str]:
-    with serve_in_thread(create_app(rt, start_scheduler=False)) as url:
-        yield url
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
-    yield context.new_page()
-    context.close()
-
-
-def log_in(page: Page, base_url: str, login: str, password: str) -> None:
-    page.goto(f"{base_url}/ui/login")
-    page.get_by_label("Логин").fill(login)
-    page.get_by_label("Пароль").fill(password)
-    page.get_by_role("button", name="Войти").click()
-    expect(page).to_have_url(f"{base_url}/ui/inbox")
-
-
-def ingest_appeal(rt: Runtime, text: str, update_id: int = 990100) -> int:
-    raw = json.dumps(_tg_private(update_id, 391990100, "Вера", text, rt.clock.now()))
-    _, processed = rt.inbox.ingest(normalize(Channel.telegram, raw.encode(), rt.profile))
-    assert processed is not None and processed.conversation_id is not None
-    return processed.conversation_id
-
-
-def deliver(rt: Runtime, sent: list[str]) -> None:
+def deliver(rt: Runtime, sent: list[str]) -> None:  # noqa: F811
     """Run one outbox pass with a Telegram sender that records what it sends.
 
     In its own thread: Playwright's sync API owns an event loop in this one.
@@ -110,7 +41,9 @@ def deliver(rt: Runtime, sent: list[str]) -> None:
 
 
 def test_operator_sees_an_appeal_arrive_live_takes_it_and_answers(
-    page: Page, base_url: str, rt: Runtime
+    page: Page,  # noqa: F811
+    base_url: str,  # noqa: F811
+    rt: Runtime,  # noqa: F811
 ) -> None:
     log_in(page, base_url, "anna", "operator-demo")
     page.evaluate("window.__sameDocument = true")
@@ -151,7 +84,10 @@ def test_operator_sees_an_appeal_arrive_live_takes_it_and_answers(
 
 
 def test_supervisor_sees_a_breach_on_the_dashboard_after_the_deadline(
-    page: Page, base_url: str, rt: Runtime, clock: FrozenClock
+    page: Page,  # noqa: F811
+    base_url: str,  # noqa: F811
+    rt: Runtime,  # noqa: F811
+    clock: FrozenClock,  # noqa: F811
 ) -> None:
     cid = ingest_appeal(rt, "Нет отопления в школе №3", update_id=990200)
     with rt.factory() as session:
@@ -175,7 +111,9 @@ def test_supervisor_sees_a_breach_on_the_dashboard_after_the_deadline(
 
 
 def test_a_script_in_a_citizen_message_is_shown_not_run(
-    page: Page, base_url: str, rt: Runtime
+    page: Page,  # noqa: F811
+    base_url: str,  # noqa: F811
+    rt: Runtime,  # noqa: F811
 ) -> None:
     ingest_appeal(rt, "<script>window.__pwned = 1</script><b>жирный</b>", update_id=990300)
     log_in(page, base_url, "anna", "operator-demo")
@@ -184,7 +122,7 @@ def test_a_script_in_a_citizen_message_is_shown_not_run(
     assert page.locator("#queue b").count() == 0
 
 
-def test_logout_ends_the_session(page: Page, base_url: str) -> None:
+def test_logout_ends_the_session(page: Page, base_url: str) -> None:  # noqa: F811
     log_in(page, base_url, "anna", "operator-demo")
     page.get_by_role("button", name="Выйти").click()
     expect(page).to_have_url(f"{base_url}/ui/login")
@@ -192,7 +130,7 @@ def test_logout_ends_the_session(page: Page, base_url: str) -> None:
     expect(page).to_have_url(f"{base_url}/ui/login")
 
 
-def test_public_ratings_page_is_open_to_everyone(page: Page, base_url: str) -> None:
+def test_public_ratings_page_is_open_to_everyone(page: Page, base_url: str) -> None:  # noqa: F811
     page.goto(f"{base_url}/public/ratings")
     expect(page.get_by_role("heading", level=1)).to_have_text("Как жители оценивают наши ответы")
     expect(page).to_have_url(f"{base_url}/public/ratings")

@@ -8,12 +8,11 @@ and when» into the reply box.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from bot.normalize import normalize
 from core.clock import FrozenClock, SystemClock
@@ -26,24 +25,9 @@ from knowledge_base.entries import load_entries
 from knowledge_base.store import SEED_DIR
 from otklik.demo import _tg_private, load_demo
 from otklik.web import create_app
+from tests.helpers.ui_e2e import browser, log_in  # noqa: F401 (the browser fixture)
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") or os.environ.get("OTKLIK_REQUIRE_E2E"):
-            pytest.fail(f"{CHROMIUM} is missing (scripts/install-system-deps.sh installs it)")
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/install-system-deps.sh as root")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -64,18 +48,10 @@ def base_url(rt: Runtime) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def page(browser: Browser) -> Iterator[Page]:  # noqa: F811
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
     yield context.new_page()
     context.close()
-
-
-def log_in(page: Page, base_url: str, login: str, password: str) -> None:
-    page.goto(f"{base_url}/ui/login")
-    page.get_by_label("Логин").fill(login)
-    page.get_by_label("Пароль").fill(password)
-    page.get_by_role("button", name="Войти").click()
-    expect(page).to_have_url(f"{base_url}/ui/inbox")
 
 
 def test_each_field_of_the_entry_form_gets_its_own_live_verdict(page: Page, base_url: str) -> None:

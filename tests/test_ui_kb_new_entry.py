@@ -18,8 +18,8 @@ from inbox.models import KBRevision
 from inbox.runtime import Runtime, build_runtime
 from otklik.demo import load_demo
 from otklik.web import create_app
-from tests.test_kb_reload import chat, publish_as_supervisor
-from tests.test_ui import login
+from tests.helpers.kb import chat, publish_as_supervisor
+from tests.helpers.ui import login
 
 QUESTION = "куда сдать новогоднюю ёлку"
 FORM = {

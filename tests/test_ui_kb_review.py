@@ -22,8 +22,8 @@ from inbox.runtime import Runtime, build_runtime
 from knowledge_base.store import SEED_DIR
 from otklik.demo import load_demo
 from otklik.web import create_app
-from tests.test_kb_reload import chat
-from tests.test_ui import login
+from tests.helpers.kb import chat
+from tests.helpers.ui import login
 
 ENTRY = "garbage-bulky"
 QUESTION = "как вывезти старый диван"
@@ -137,7 +137,7 @@ def test_a_merge_conflict_waits_in_the_review_queue_until_resolved(
     app: object, rt: Runtime, tmp_path: Path
 ) -> None:
     from inbox.kb_workflow import approve, merge_shipped, published, save_draft
-    from tests.test_kb_workflow import _upgrade
+    from tests.helpers.kb import upgrade_shipped as _upgrade
 
     rt.kb.kb_dir = tmp_path / "kb"  # the files an upgrade replaces
     shutil.copytree(SEED_DIR, rt.kb.kb_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))

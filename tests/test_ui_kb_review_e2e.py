@@ -18,8 +18,8 @@ from inbox.runtime import Runtime, build_runtime
 from inbox.web.ui.live import serve_in_thread
 from otklik.demo import load_demo
 from otklik.web import create_app
-from tests.test_kb_reload import chat
-from tests.test_ui_kb_e2e import browser, log_in  # noqa: F401 (the browser fixture)
+from tests.helpers.kb import chat
+from tests.helpers.ui_e2e import browser, log_in  # noqa: F401 (the browser fixture)
 
 pytestmark = pytest.mark.e2e
 

@@ -26,7 +26,7 @@ from knowledge_base.entries import KBEntry, load_entries
 from knowledge_base.store import SEED_DIR
 from otklik.demo import _tg_private, load_demo
 from otklik.web import create_app
-from tests.test_kb_reload import publish_as_supervisor
+from tests.helpers.kb import publish_as_supervisor
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HEAVY = (

@@ -6,83 +6,36 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from argon2 import PasswordHasher, extract_parameters
-from fastapi.testclient import TestClient
-from sqlmodel import col, select
+from sqlmodel import select
 
 from core.clock import FrozenClock
-from core.config import Settings
 from inbox.auth import _dummy_hash, check_password, hash_password
-from inbox.db import session_scope
 from inbox.models import AuditEvent, LoginThrottle, Operator
-from inbox.runtime import Runtime, build_runtime
-from otklik.web import create_app
+from inbox.runtime import Runtime
+from tests.helpers.login import (  # noqa: F401
+    CSRF,
+    IP_A,
+    IP_B,
+    RIGHT,
+    ClientFor,
+    admin_client,
+    attempt,
+    client_for,
+    events,
+    logged_in,
+    make_runtime,
+    rt,
+)
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ERROR = re.compile(r'<p class="flash error" role="alert">([^<]*)</p>')
-RIGHT = "correct-horse-battery"
 WRONG = "Неверный логин или пароль."
 LOCKED = "Слишком много неудачных попыток входа"
-IP_A, IP_B = "203.0.113.10", "198.51.100.20"
-
-ClientFor = Callable[..., TestClient]
-
-
-def make_runtime(db_url: str, clock: FrozenClock, tmp_path: Path, **overrides: Any) -> Runtime:
-    settings = Settings(
-        database_url=db_url, data_dir=tmp_path, secret_key="test-secret",
-        login_max_failures=3, login_ip_max_failures=5,
-        # the in-memory burst limit in front must not answer before the lockout does
-        rate_limit_public_burst=1000,
-        **overrides,
-    )  # fmt: skip
-    return build_runtime(settings, clock=clock)
-
-
-@pytest.fixture
-def rt(db_url: str, clock: FrozenClock, tmp_path: Path) -> Iterator[Runtime]:
-    runtime = make_runtime(db_url, clock, tmp_path)
-    with session_scope(runtime.factory) as session:
-        session.add(Operator(login="anna", display_name="Анна", password_hash=hash_password(RIGHT)))
-        session.add(
-            Operator(
-                login="retired", display_name="Бывший", password_hash=hash_password(RIGHT),
-                active=False,
-            )
-        )  # fmt: skip
-        session.add(Operator(login="nohash", display_name="Без пароля"))
-    yield runtime
-    runtime.dispose()
-
-
-@pytest.fixture
-def client_for(rt: Runtime) -> Iterator[ClientFor]:
-    """Clients of one app (or of ``runtime``'s own app), each from its own address."""
-    with ExitStack() as stack:
-
-        def open_client(ip: str = IP_A, runtime: Runtime | None = None) -> TestClient:
-            app = create_app(runtime or rt, start_scheduler=False)
-            return stack.enter_context(TestClient(app, client=(ip, 50000)))
-
-        yield open_client
-
-
-def attempt(client: TestClient, name: str, password: str) -> httpx.Response:
-    token = CSRF.search(client.get("/ui/login").text)
-    assert token
-    return client.post(
-        "/ui/login",
-        data={"login": name, "password": password, "csrf_token": token.group(1)},
-        follow_redirects=False,
-    )
 
 
 def error_text(response: httpx.Response) -> str:
@@ -91,18 +44,10 @@ def error_text(response: httpx.Response) -> str:
     return found.group(1)
 
 
-def logged_in(client: TestClient) -> bool:
-    return client.get("/ui/inbox", follow_redirects=False).status_code == 200
-
-
-def events(rt: Runtime, kind: str) -> list[AuditEvent]:
-    with rt.factory() as session:
-        query = select(AuditEvent).where(AuditEvent.kind == kind).order_by(col(AuditEvent.id))
-        return list(session.exec(query).all())
-
-
 def test_n_failures_lock_the_login_even_for_the_right_password_until_the_lock_ends(
-    rt: Runtime, clock: FrozenClock, client_for: ClientFor
+    rt: Runtime,  # noqa: F811
+    clock: FrozenClock,
+    client_for: ClientFor,  # noqa: F811
 ) -> None:
     client = client_for()
     for _ in range(2):
@@ -142,7 +87,8 @@ def test_n_failures_lock_the_login_even_for_the_right_password_until_the_lock_en
 
 
 def test_an_unknown_login_is_answered_and_locked_exactly_like_a_real_one(
-    rt: Runtime, client_for: ClientFor
+    rt: Runtime,  # noqa: F811
+    client_for: ClientFor,  # noqa: F811
 ) -> None:
     real, ghost = client_for(IP_A), client_for(IP_B)
     real_answers = [attempt(real, "anna", "guess") for _ in range(4)]
@@ -160,7 +106,7 @@ def test_an_unknown_login_is_answered_and_locked_exactly_like_a_real_one(
     assert keys == sorted(["anna", "nobody", IP_A, IP_B])
 
 
-def test_a_successful_login_resets_the_login_counter(client_for: ClientFor) -> None:
+def test_a_successful_login_resets_the_login_counter(client_for: ClientFor) -> None:  # noqa: F811
     client = client_for()
     assert [attempt(client, "anna", "guess").status_code for _ in range(2)] == [401, 401]
     assert attempt(client, "anna", RIGHT).status_code == 303
@@ -173,7 +119,8 @@ def test_a_successful_login_resets_the_login_counter(client_for: ClientFor) -> N
 
 
 def test_failures_outside_the_window_start_a_new_count(
-    clock: FrozenClock, client_for: ClientFor
+    clock: FrozenClock,
+    client_for: ClientFor,  # noqa: F811
 ) -> None:
     client = client_for()
     assert [attempt(client, "anna", "guess").status_code for _ in range(2)] == [401, 401]
@@ -183,7 +130,9 @@ def test_failures_outside_the_window_start_a_new_count(
 
 
 def test_one_address_trying_many_logins_is_locked_and_others_are_not(
-    rt: Runtime, clock: FrozenClock, client_for: ClientFor
+    rt: Runtime,  # noqa: F811
+    clock: FrozenClock,
+    client_for: ClientFor,  # noqa: F811
 ) -> None:
     attacker, colleague = client_for(IP_A), client_for(IP_B)
     answers = [attempt(attacker, name, "guess").status_code for name in "abcde"]
@@ -201,7 +150,11 @@ def test_one_address_trying_many_logins_is_locked_and_others_are_not(
 
 
 def test_the_counters_are_shared_by_processes_on_one_database(
-    db_url: str, rt: Runtime, clock: FrozenClock, tmp_path: Path, client_for: ClientFor
+    db_url: str,
+    rt: Runtime,  # noqa: F811
+    clock: FrozenClock,
+    tmp_path: Path,
+    client_for: ClientFor,  # noqa: F811
 ) -> None:
     """Two apps with their own runtimes and engines stand for two web processes."""
     other = make_runtime(db_url, clock, tmp_path)
@@ -216,7 +169,8 @@ def test_the_counters_are_shared_by_processes_on_one_database(
 
 
 def test_every_login_attempt_costs_one_argon2_verification(
-    client_for: ClientFor, monkeypatch: pytest.MonkeyPatch
+    client_for: ClientFor,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Unknown, deactivated and password-less logins are not answered faster (enumeration)."""
     calls: list[str] = []
@@ -240,7 +194,11 @@ def test_every_login_attempt_costs_one_argon2_verification(
 
 @pytest.mark.parametrize("secure", [False, True])
 def test_the_secure_cookies_setting_marks_the_session_cookie(
-    db_url: str, clock: FrozenClock, tmp_path: Path, client_for: ClientFor, secure: bool
+    db_url: str,
+    clock: FrozenClock,
+    tmp_path: Path,
+    client_for: ClientFor,  # noqa: F811
+    secure: bool,
 ) -> None:
     runtime = make_runtime(db_url, clock, tmp_path, secure_cookies=secure)
     try:
@@ -254,7 +212,8 @@ def test_the_secure_cookies_setting_marks_the_session_cookie(
 
 
 def test_a_login_lasts_the_session_max_age_at_most(
-    clock: FrozenClock, client_for: ClientFor
+    clock: FrozenClock,
+    client_for: ClientFor,  # noqa: F811
 ) -> None:
     client = client_for()
     assert attempt(client, "anna", RIGHT).status_code == 303
@@ -266,7 +225,7 @@ def test_a_login_lasts_the_session_max_age_at_most(
     assert not logged_in(client)
 
 
-def test_logout_clears_the_session(rt: Runtime, client_for: ClientFor) -> None:
+def test_logout_clears_the_session(rt: Runtime, client_for: ClientFor) -> None:  # noqa: F811
     client = client_for()
     assert attempt(client, "anna", RIGHT).status_code == 303
     token = CSRF.search(client.get("/ui/inbox").text)
@@ -281,7 +240,8 @@ def test_logout_clears_the_session(rt: Runtime, client_for: ClientFor) -> None:
 
 
 def test_logout_ends_a_copy_of_the_session_cookie(
-    clock: FrozenClock, client_for: ClientFor
+    clock: FrozenClock,
+    client_for: ClientFor,  # noqa: F811
 ) -> None:
     client = client_for()
     assert attempt(client, "anna", RIGHT).status_code == 303
@@ -297,22 +257,7 @@ def test_logout_ends_a_copy_of_the_session_cookie(
     assert logged_in(client)
 
 
-def admin_client(rt: Runtime, client_for: ClientFor) -> tuple[TestClient, str]:
-    with session_scope(rt.factory) as session:
-        session.add(
-            Operator(
-                login="root", display_name="Админ", role="admin",
-                password_hash=hash_password(RIGHT),
-            )
-        )  # fmt: skip
-    client = client_for(IP_B)
-    assert attempt(client, "root", RIGHT).status_code == 303
-    token = CSRF.search(client.get("/ui/admin/operators").text)
-    assert token
-    return client, token.group(1)
-
-
-def anna_id(rt: Runtime) -> int:
+def anna_id(rt: Runtime) -> int:  # noqa: F811
     with rt.factory() as session:
         anna = session.exec(select(Operator).where(Operator.login == "anna")).one()
         assert anna.id
@@ -320,7 +265,9 @@ def anna_id(rt: Runtime) -> int:
 
 
 def test_an_admin_password_reset_ends_sessions_and_lifts_the_lock(
-    rt: Runtime, clock: FrozenClock, client_for: ClientFor
+    rt: Runtime,  # noqa: F811
+    clock: FrozenClock,
+    client_for: ClientFor,  # noqa: F811
 ) -> None:
     anna = client_for()
     assert attempt(anna, "anna", RIGHT).status_code == 303
@@ -341,7 +288,7 @@ def test_an_admin_password_reset_ends_sessions_and_lifts_the_lock(
     assert event.actor == "root" and "new-password" not in json.dumps(event.data)
 
 
-def test_an_admin_sees_a_locked_login_and_unlocks_it(rt: Runtime, client_for: ClientFor) -> None:
+def test_an_admin_sees_a_locked_login_and_unlocks_it(rt: Runtime, client_for: ClientFor) -> None:  # noqa: F811
     guesser = client_for()
     assert [attempt(guesser, "anna", "guess").status_code for _ in range(3)] == [401, 401, 429]
     admin, token = admin_client(rt, client_for)
@@ -355,7 +302,9 @@ def test_an_admin_sees_a_locked_login_and_unlocks_it(rt: Runtime, client_for: Cl
 
 
 def test_an_operator_changes_their_own_password_and_other_sessions_end(
-    rt: Runtime, clock: FrozenClock, client_for: ClientFor
+    rt: Runtime,  # noqa: F811
+    clock: FrozenClock,
+    client_for: ClientFor,  # noqa: F811
 ) -> None:
     desk = client_for()
     assert attempt(desk, "anna", RIGHT).status_code == 303

@@ -16,8 +16,8 @@ from inbox.models import AuditEvent, Citizen, Conversation
 from inbox.runtime import Runtime
 from otklik.demo import _tg_private
 from otklik.web import create_app
-from tests.test_ui import ingest_private, login
-from tests.test_ui import rt as rt
+from tests.helpers.ui import ingest_private, login
+from tests.helpers.ui import rt as rt
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from core.events import Channel
 from inbox.models import Citizen, Conversation
 from inbox.runtime import Runtime
 from otklik.demo import _tg_private
-from tests.test_ui_e2e import base_url, browser, clock, ingest_appeal, log_in, page, rt  # noqa: F401
+from tests.helpers.ui_e2e import base_url, browser, clock, ingest_appeal, log_in, page, rt  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 

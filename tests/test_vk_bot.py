@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Iterator
-from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import col, select
+from sqlmodel import select
 
 from bot.citizen import texts
 from bot.vk.api import VkClient
@@ -19,56 +15,9 @@ from inbox import workflow
 from inbox.models import Conversation, ConversationStatus, Message, Rating
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
-from otklik.web import create_app
-from tests.citizen_harness import GARBAGE_ANSWER, citizen_bot
-from tests.conftest import payload
-from tests.test_vk_callback import vk_settings
-from tests.vk_api_server import FakeVkApi
-
-PEER = 512345678  # the citizen in tests/payloads/vk/message_new.json
-_event_ids = itertools.count(1)
-
-
-@pytest.fixture
-def vk_runtime(runtime: Runtime) -> Runtime:
-    return vk_settings(runtime)
-
-
-@pytest.fixture
-def client(vk_runtime: Runtime, clock: FrozenClock) -> Iterator[TestClient]:
-    app = create_app(vk_runtime, start_scheduler=False)
-    app.state.citizen_bot = citizen_bot(vk_runtime, clock)
-    with TestClient(app) as client:
-        yield client
-
-
-def vk_event(name: str, **message: Any) -> dict[str, Any]:
-    """A real-format Callback API event with a fresh ``event_id`` and changed message fields."""
-    data: dict[str, Any] = json.loads(payload("vk", name))
-    data["event_id"] = f"test-{next(_event_ids):040d}"
-    if "message" in data["object"]:
-        data["object"]["message"].update(message)
-    return data
-
-
-def say(client: TestClient, text: str, **message: Any) -> None:
-    answer = client.post("/webhooks/vk", json=vk_event("message_new.json", text=text, **message))
-    assert answer.status_code == 200 and answer.text == "ok"
-
-
-def press(client: TestClient, button_id: str, label: str = "…") -> None:
-    data = vk_event("message_new_button.json", payload=json.dumps({"id": button_id}), text=label)
-    answer = client.post("/webhooks/vk", json=data)
-    assert answer.status_code == 200 and answer.text == "ok"
-
-
-def bot_answers(runtime: Runtime) -> list[Message]:
-    with runtime.factory() as session:
-        return list(
-            session.exec(
-                select(Message).where(Message.direction == "out").order_by(col(Message.id))
-            )
-        )
+from tests.helpers.citizen_harness import GARBAGE_ANSWER
+from tests.helpers.vk_api_server import FakeVkApi
+from tests.helpers.vk_bot import PEER, bot_answers, client, press, say, vk_event, vk_runtime  # noqa: F401
 
 
 def the_conversation(runtime: Runtime) -> Conversation:
@@ -81,7 +30,8 @@ def button_ids(message: Message) -> list[str]:
 
 
 def test_private_question_gets_a_kb_answer_queued_for_vk_with_peer_id_and_keyboard(
-    client: TestClient, vk_runtime: Runtime
+    client: TestClient,  # noqa: F811
+    vk_runtime: Runtime,  # noqa: F811
 ) -> None:
     say(client, "Здравствуйте! Во дворе дома 5 мусор не вывозят уже три дня")
     [answer] = bot_answers(vk_runtime)
@@ -97,7 +47,8 @@ def test_private_question_gets_a_kb_answer_queued_for_vk_with_peer_id_and_keyboa
 
 
 def test_typed_request_for_an_operator_hands_the_dialogue_off(
-    client: TestClient, vk_runtime: Runtime
+    client: TestClient,  # noqa: F811
+    vk_runtime: Runtime,  # noqa: F811
 ) -> None:
     say(client, "оператор")
     assert the_conversation(vk_runtime).status == ConversationStatus.waiting_operator.value
@@ -106,7 +57,8 @@ def test_typed_request_for_an_operator_hands_the_dialogue_off(
 
 
 def test_keyboard_button_payload_is_the_pressed_button(
-    client: TestClient, vk_runtime: Runtime
+    client: TestClient,  # noqa: F811
+    vk_runtime: Runtime,  # noqa: F811
 ) -> None:
     press(client, texts.STATUS, "Статус заявления")
     [answer] = bot_answers(vk_runtime)
@@ -115,7 +67,7 @@ def test_keyboard_button_payload_is_the_pressed_button(
     assert the_conversation(vk_runtime).status == ConversationStatus.waiting_operator.value
 
 
-def test_a_comment_does_not_run_the_bot(client: TestClient, vk_runtime: Runtime) -> None:
+def test_a_comment_does_not_run_the_bot(client: TestClient, vk_runtime: Runtime) -> None:  # noqa: F811
     answer = client.post("/webhooks/vk", json=vk_event("wall_reply_new.json"))
     assert answer.status_code == 200 and answer.text == "ok"
     conversation = the_conversation(vk_runtime)  # processed for the operators...
@@ -123,14 +75,15 @@ def test_a_comment_does_not_run_the_bot(client: TestClient, vk_runtime: Runtime)
     assert bot_answers(vk_runtime) == []  # ...but the bot stays silent
 
 
-def test_a_group_chat_message_does_not_run_the_bot(client: TestClient, vk_runtime: Runtime) -> None:
+def test_a_group_chat_message_does_not_run_the_bot(client: TestClient, vk_runtime: Runtime) -> None:  # noqa: F811
     say(client, "[club200000001|ДГХ], мусор не вывозят", peer_id=2_000_000_007)
     assert the_conversation(vk_runtime).thread_key == f"vk:peer:2000000007:from:{PEER}"
     assert bot_answers(vk_runtime) == []
 
 
 def test_a_retried_event_is_answered_by_the_bot_once(
-    client: TestClient, vk_runtime: Runtime
+    client: TestClient,  # noqa: F811
+    vk_runtime: Runtime,  # noqa: F811
 ) -> None:
     data = vk_event("message_new.json", text="мусор не вывозят")
     for _ in range(2):
@@ -140,7 +93,9 @@ def test_a_retried_event_is_answered_by_the_bot_once(
 
 
 def test_rating_press_after_close_is_stored_without_a_new_conversation(
-    client: TestClient, vk_runtime: Runtime, clock: FrozenClock
+    client: TestClient,  # noqa: F811
+    vk_runtime: Runtime,  # noqa: F811
+    clock: FrozenClock,
 ) -> None:
     say(client, "оператор")
     with vk_runtime.factory() as session:
@@ -168,7 +123,10 @@ def test_rating_press_after_close_is_stored_without_a_new_conversation(
 
 
 async def test_bot_answer_is_delivered_by_messages_send_with_its_keyboard(
-    client: TestClient, vk_runtime: Runtime, clock: FrozenClock, vk_api: FakeVkApi
+    client: TestClient,  # noqa: F811
+    vk_runtime: Runtime,  # noqa: F811
+    clock: FrozenClock,
+    vk_api: FakeVkApi,
 ) -> None:
     say(client, "мусор не вывозят")
     vk = VkClient("vk1.a.group-token", api_version="5.199", base_url=vk_api.url)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,24 +11,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from inbox.db import session_factory
-from inbox.models import Conversation, InboundRecord, Message
+from inbox.models import Conversation, Message
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.conftest import payload
-
-SECRET = "s3cr3t-callback"  # the secret in tests/payloads/vk
-
-
-def vk_settings(runtime: Runtime) -> Runtime:
-    settings = runtime.settings.model_copy(
-        update={
-            "vk_token": "vk1.a.group-token",
-            "vk_group_id": 200000001,
-            "vk_confirmation": "3f2a9c1b",
-            "vk_secret": SECRET,
-        }
-    )
-    return dataclasses.replace(runtime, settings=settings)
+from tests.helpers.vk import event, journal, vk_settings
 
 
 @pytest.fixture
@@ -43,17 +26,6 @@ def vk_runtime(runtime: Runtime) -> Runtime:
 def client(vk_runtime: Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(vk_runtime, start_scheduler=False)) as client:
         yield client
-
-
-def event(name: str, **changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(payload("vk", name))
-    data.update(changes)
-    return data
-
-
-def journal(runtime: Runtime) -> list[InboundRecord]:
-    with runtime.factory() as session:
-        return list(session.exec(select(InboundRecord).where(InboundRecord.channel == "vk")))
 
 
 def test_confirmation_is_answered_with_the_configured_string(client: TestClient) -> None:

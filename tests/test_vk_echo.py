@@ -16,9 +16,9 @@ from inbox.models import Conversation, InboundRecord, Message, SlaClock
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.test_vk_callback import event, vk_settings
-from tests.test_vk_sender import sender_for
-from tests.vk_api_server import FakeVkApi
+from tests.helpers.vk import event, vk_settings
+from tests.helpers.vk_api_server import FakeVkApi
+from tests.helpers.vk_sender import sender_for
 
 
 @pytest.fixture

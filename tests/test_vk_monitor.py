@@ -13,8 +13,8 @@ from bot.vk.monitor import FIRST_LOOKBACK, LOCK_KEY, LOCK_SQL, OVERLAP, UNLOCK_S
 from core.clock import FrozenClock
 from inbox.models import Conversation, InboundRecord
 from inbox.runtime import Runtime
-from tests.conftest import payload
-from tests.vk_api_server import FakeVkApi
+from tests.helpers.payloads import payload
+from tests.helpers.vk_api_server import FakeVkApi
 
 EMPTY = {"items": [], "count": 0, "total_count": 0}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.normalize import normalize
 from core.events import Channel, Place
 from rules.profile import AgencyProfile
-from tests.conftest import payload
+from tests.helpers.payloads import payload
 
 
 def test_pressed_keyboard_button_id_reaches_the_event(profile: AgencyProfile) -> None:

@@ -13,7 +13,7 @@ from inbox import workflow
 from inbox.models import Conversation, DeliveryStatus, Message
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.citizen_harness import GARBAGE_ANSWER, citizen_bot, operator_replies
+from tests.helpers.citizen_harness import GARBAGE_ANSWER, citizen_bot, operator_replies
 
 
 @pytest.fixture

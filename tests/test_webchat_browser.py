@@ -16,7 +16,7 @@ from core.clock import FrozenClock
 from inbox.models import Conversation
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.citizen_harness import GARBAGE_ANSWER, citizen_bot, operator_replies
+from tests.helpers.citizen_harness import GARBAGE_ANSWER, citizen_bot, operator_replies
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from inbox.logging import PersonalDataFilter
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.test_vk_callback import event, journal, vk_settings
+from tests.helpers.vk import event, journal, vk_settings
 
 
 @pytest.fixture

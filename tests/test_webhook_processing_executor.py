@@ -18,7 +18,7 @@ from inbox.models import InboundRecord, Message
 from inbox.runtime import Runtime
 from inbox.web.processing import processing_executor
 from otklik.web import create_app
-from tests.test_vk_callback import event, journal, vk_settings
+from tests.helpers.vk import event, journal, vk_settings
 
 
 class GatedProcessing:

@@ -32,9 +32,9 @@ from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from otklik.web import create_app
 from otklik.worker import Worker
-from tests.citizen_harness import GARBAGE_ANSWER, TelegramChat, citizen_bot
-from tests.test_phone_webhook import AGENCY, SECRET, call_event, post, small_kb
-from tests.workload import native_events
+from tests.helpers.citizen_harness import GARBAGE_ANSWER, TelegramChat, citizen_bot
+from tests.helpers.phone import AGENCY, SECRET, call_event, post, small_kb
+from tests.helpers.workload import native_events
 
 
 def journal(runtime: Runtime) -> list[InboundRecord]:
@@ -134,7 +134,7 @@ def test_phone_robot_still_answers_during_the_call_in_worker_mode(
 def test_a_thread_another_process_is_at_waits_and_then_goes_in_journal_order(
     runtime: Runtime,
 ) -> None:
-    # VK messages from two citizens: a, b, a (tests/workload.py: odd numbers are VK).
+    # VK messages from two citizens: a, b, a (tests/helpers/workload.py: odd numbers are VK).
     events = [
         normalize(Channel.vk, e.body, runtime.profile)
         for e in native_events(6, threads=4, start=0)

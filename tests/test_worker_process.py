@@ -2,7 +2,7 @@
 
 The web app runs with ``OTKLIK_PROCESSING=worker OTKLIK_BACKGROUND=off`` (it only journals
 and answers), the workers are subprocesses of ``otklik worker``, VK's API is the loopback
-stand-in of ``tests/vk_api_server.py``. Checked: a VK message is acknowledged by the web
+stand-in of ``tests/helpers/vk_api_server.py``. Checked: a VK message is acknowledged by the web
 process and left unprocessed there, then processed by the worker, whose outbox sends the
 citizen bot's answer to VK once; two workers on one PostgreSQL process every event once, in
 journal order within a dialogue, and send every reply once; a worker stops cleanly on
@@ -30,9 +30,9 @@ from core.config import Settings
 from inbox.db import make_engine
 from inbox.models import InboundRecord, Message
 from inbox.runtime import build_runtime
-from tests.loadgen import Server, WorkerProcess, deliver_all
-from tests.vk_api_server import FakeVkApi
-from tests.workload import native_events
+from tests.helpers.loadgen import Server, WorkerProcess, deliver_all
+from tests.helpers.vk_api_server import FakeVkApi
+from tests.helpers.workload import native_events
 
 pytestmark = pytest.mark.slow
 

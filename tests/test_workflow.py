@@ -14,7 +14,7 @@ from inbox import workflow
 from inbox.history import citizen_history, merge_citizens
 from inbox.models import Assignment, AuditEvent, Conversation, Message, Operator, SlaClock
 from inbox.runtime import Runtime
-from tests.conftest import payload
+from tests.helpers.payloads import payload
 
 
 def open_conversation(runtime: Runtime, clock: FrozenClock, channel: str, name: str) -> int:

@@ -47,7 +47,7 @@ import httpx
 import sqlalchemy as sa
 from common import ROOT, percentile, private_pg, table, write_result  # type: ignore[import-not-found]
 
-from tests.loadgen import Server
+from tests.helpers.loadgen import Server
 
 OPERATOR = ("anna", "operator-demo")
 TARGET = "svetlana"

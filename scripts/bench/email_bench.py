@@ -27,7 +27,7 @@ from bot.email.channel import EmailChannel  # noqa: E402
 from core.config import Settings  # noqa: E402
 from inbox.db import upgrade  # noqa: E402
 from inbox.runtime import build_runtime  # noqa: E402
-from tests.mail_servers import PASSWORD, USER, Dovecot, SmtpServer  # noqa: E402
+from tests.helpers.mail_servers import PASSWORD, USER, Dovecot, SmtpServer  # noqa: E402
 
 FIXTURES = [
     "cp1251_plain.eml",

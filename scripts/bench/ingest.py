@@ -34,7 +34,7 @@ from core.config import Settings
 from inbox.db import make_engine, upgrade
 from inbox.ingest import BATCH
 from inbox.runtime import build_runtime
-from tests.workload import native_events
+from tests.helpers.workload import native_events
 
 #: Events per ``process_pending`` call in the worker path (the worker's ``PENDING_BATCH`` is
 #: smaller; the transaction size is ``BATCH`` either way).

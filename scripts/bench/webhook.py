@@ -6,7 +6,7 @@ long after its acknowledgement each event is processed.
 
 Starts ``otklik serve`` (uvicorn, one process) on a free loopback port with the VK channel
 on, and posts VK Callback ``message_new`` events to ``/webhooks/vk`` at each fixed rate with
-``tests.loadgen.open_loop`` (arrivals do not wait for answers, so queueing shows in the
+``tests.helpers.loadgen.open_loop`` (arrivals do not wait for answers, so queueing shows in the
 latency). The endpoint journals the event (one commit) before answering ``ok``.
 
 Modes (docs/deployment.md):
@@ -45,9 +45,9 @@ from common import percentile, private_pg, table, write_result  # type: ignore[i
 from core.clock import as_utc
 from inbox.db import make_engine, upgrade
 from inbox.models import InboundRecord
-from tests.loadgen import Server, WorkerProcess, open_loop
-from tests.vk_api_server import FakeVkApi
-from tests.workload import native_events
+from tests.helpers.loadgen import Server, WorkerProcess, open_loop
+from tests.helpers.vk_api_server import FakeVkApi
+from tests.helpers.workload import native_events
 
 GROUP_ID = 200000001
 SECRET = "s3cr3t-callback"

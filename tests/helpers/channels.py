@@ -4,11 +4,12 @@ Each adapter feeds the real app (``otklik.web.create_app``) with the platform's 
 format and reads what the citizen really receives:
 
 * Telegram: Update JSON into ``/webhooks/telegram`` (aiogram parses it); replies are the Bot
-  API requests aiogram makes, captured by the fake session (``tests/telegram_fake``).
+  API requests aiogram makes, captured by the fake session (``tests/helpers/telegram_fake``).
 * VK: Callback API ``message_new`` events into ``/webhooks/vk``; replies are the
-  ``messages.send`` calls vk-api makes to the loopback stand-in (``tests/vk_api_server``).
+  ``messages.send`` calls vk-api makes to the loopback stand-in (``tests/helpers/vk_api_server``).
 * MAX: documented Updates (``message_created``, ``message_callback``) into ``/webhooks/max``;
-  replies are the requests ``maxapi`` makes to the loopback stand-in (``tests/max_api_server``).
+  replies are the requests ``maxapi`` makes to the loopback stand-in
+  (``tests/helpers/max_api_server``).
 * Web chat: the page's HTTP API (``POST``/``GET /api/chat/messages``) with its session cookie.
 
 Replies of the three messengers leave through the outbox (``Outbox.deliver_once``), as in
@@ -38,12 +39,12 @@ from inbox.models import Conversation, Message, Operator
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.citizen_harness import TelegramChat, citizen_bot
-from tests.conftest import payload
-from tests.max_api_server import FakeMaxApi
-from tests.test_max_bot import MaxChat, keyboard_of
-from tests.test_vk_callback import vk_settings
-from tests.vk_api_server import FakeVkApi
+from tests.helpers.citizen_harness import TelegramChat, citizen_bot
+from tests.helpers.max import MaxChat, keyboard_of
+from tests.helpers.max_api_server import FakeMaxApi
+from tests.helpers.payloads import payload
+from tests.helpers.vk import vk_settings
+from tests.helpers.vk_api_server import FakeVkApi
 
 VK_GROUP = 200000001
 VK_PEER = 512345678  # the citizen of tests/payloads/vk/message_new.json

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.test_ui_login import IP_A, ClientFor
+from tests.helpers.login import IP_A, ClientFor
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from inbox.db import session_scope
 from inbox.models import LoginThrottle, Operator
 from inbox.runtime import Runtime
 from otklik.cli import app as cli
-from tests.test_ui_login import (
+from tests.helpers.login import (
     CSRF,
     IP_A,
     IP_B,

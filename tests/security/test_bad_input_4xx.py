@@ -23,7 +23,7 @@ from inbox.runtime import Runtime
 from inbox.web.limits import too_deep
 from otklik.demo import load_demo
 from otklik.web import create_app
-from tests.conftest import payload
+from tests.helpers.payloads import payload
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HUGE = "1" + "0" * 30  # a 31-digit number: no BIGINT holds it

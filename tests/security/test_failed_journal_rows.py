@@ -31,9 +31,9 @@ from inbox import operators
 from inbox.models import AuditEvent, Conversation, InboundRecord, Message
 from inbox.runtime import Runtime, build_runtime
 from otklik.cli import app as cli
-from tests.citizen_harness import SECRET as TELEGRAM_SECRET
-from tests.citizen_harness import TelegramChat
-from tests.conftest import payload
+from tests.helpers.citizen_harness import SECRET as TELEGRAM_SECRET
+from tests.helpers.citizen_harness import TelegramChat
+from tests.helpers.payloads import payload
 from tests.security import dlp_trigger
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

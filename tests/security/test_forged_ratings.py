@@ -25,7 +25,7 @@ from inbox import workflow
 from inbox.models import AuditEvent, Conversation, DeliveryStatus, Message, Rating
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from tests.citizen_harness import TelegramChat, citizen_bot
+from tests.helpers.citizen_harness import TelegramChat, citizen_bot
 
 QUESTION = "Во дворе не вывозят мусор"
 
@@ -292,7 +292,8 @@ async def test_telegram_presses_are_checked_and_answered_politely(
 
 
 def test_vk_presses_are_checked_and_answered_politely(runtime: Runtime, clock: FrozenClock) -> None:
-    from tests.test_vk_bot import bot_answers, press, say, vk_settings
+    from tests.helpers.vk import vk_settings
+    from tests.helpers.vk_bot import bot_answers, press, say
 
     vk_runtime = vk_settings(runtime)
     app = create_app(vk_runtime, start_scheduler=False)

@@ -27,15 +27,8 @@ from inbox.db import make_engine, session_scope, upgrade
 from inbox.models import LoginThrottle, Operator
 from inbox.runtime import Runtime
 from otklik.cli import app as cli
-from tests.conftest import PG_URL
-from tests.test_ui_login import (
-    RIGHT,
-    ClientFor,
-    admin_client,
-    attempt,
-    logged_in,
-    make_runtime,
-)
+from tests.helpers.login import RIGHT, ClientFor, admin_client, attempt, logged_in, make_runtime
+from tests.helpers.payloads import PG_URL
 
 LOCKED = 429
 

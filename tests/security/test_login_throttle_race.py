@@ -22,7 +22,7 @@ from sqlmodel import col, func, select
 from inbox.auth import hash_password
 from inbox.db import make_engine, session_factory, session_scope
 from inbox.models import AuditEvent, LoginThrottle, Operator
-from tests.loadgen import Server
+from tests.helpers.loadgen import Server
 
 pytestmark = pytest.mark.slow
 

@@ -37,13 +37,13 @@ from inbox.db import make_engine, upgrade
 from inbox.models import Identity, InboundRecord, Message
 from inbox.runtime import Runtime, build_runtime
 from otklik.web import create_app
-from tests.citizen_harness import SECRET as TELEGRAM_SECRET
-from tests.citizen_harness import TelegramChat, citizen_bot
-from tests.conftest import PG_URL, payload
-from tests.mail_servers import PASSWORD, USER, Dovecot, SmtpServer, dovecot, smtp_server
-from tests.test_phone_webhook import SECRET as PHONE_SECRET
-from tests.test_phone_webhook import small_kb
-from tests.test_vk_callback import vk_settings
+from tests.helpers.citizen_harness import SECRET as TELEGRAM_SECRET
+from tests.helpers.citizen_harness import TelegramChat, citizen_bot
+from tests.helpers.mail_servers import PASSWORD, USER, Dovecot, SmtpServer, dovecot, smtp_server
+from tests.helpers.payloads import PG_URL, payload
+from tests.helpers.phone import SECRET as PHONE_SECRET
+from tests.helpers.phone import small_kb
+from tests.helpers.vk import vk_settings
 
 __all__ = ["dovecot", "smtp_server"]  # fixtures
 

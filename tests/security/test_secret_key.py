@@ -27,7 +27,7 @@ from inbox.models import Operator
 from inbox.runtime import build_runtime
 from inbox.secret_key import PUBLISHED_DEFAULT, SecretKeyError, key_path, load_or_create
 from otklik.demo import load_demo
-from tests.loadgen import Server
+from tests.helpers.loadgen import Server
 
 pytestmark = pytest.mark.slow
 

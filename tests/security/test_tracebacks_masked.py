@@ -31,8 +31,8 @@ from core.events import Channel, InboundEvent
 from inbox.logging import PersonalDataFilter, install, mask
 from inbox.models import InboundRecord
 from inbox.runtime import Runtime
-from tests.conftest import payload
-from tests.loadgen import Server, WorkerProcess
+from tests.helpers.loadgen import Server, WorkerProcess
+from tests.helpers.payloads import payload
 from tests.security import dlp_trigger
 
 #: Everything a citizen writes into an appeal that the logs must not keep.

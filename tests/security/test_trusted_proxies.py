@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from core.config import Settings
 from inbox.models import AuditEvent
 from inbox.runtime import build_runtime
-from tests.loadgen import Server
+from tests.helpers.loadgen import Server
 
 pytestmark = pytest.mark.slow
 

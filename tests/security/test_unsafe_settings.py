@@ -22,7 +22,7 @@ from inbox.runtime import build_runtime
 from inbox.secret_key import key_path, load_or_create
 from inbox.startup_checks import check
 from otklik.demo import load_demo
-from tests.loadgen import Server
+from tests.helpers.loadgen import Server
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,7 @@ from inbox import workflow
 from inbox.models import Conversation
 from inbox.runtime import Runtime, build_runtime
 from otklik.web import create_app
-from tests.citizen_harness import citizen_bot
+from tests.helpers.citizen_harness import citizen_bot
 
 OFFICE = "203.0.113.7"
 ELSEWHERE = "198.51.100.9"

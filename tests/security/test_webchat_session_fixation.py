@@ -24,7 +24,7 @@ from core.config import Settings
 from inbox.models import Conversation
 from inbox.runtime import Runtime, build_runtime
 from otklik.web import create_app
-from tests.citizen_harness import citizen_bot
+from tests.helpers.citizen_harness import citizen_bot
 
 SECRET = "test-secret"
 MAX_AGE = 30 * 24 * 3600  # bot.webchat.session.MAX_AGE

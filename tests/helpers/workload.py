@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.events import Channel
-from tests.conftest import payload
+from tests.helpers.payloads import payload
 
 TEXTS = (
     "Добрый день. Во дворе дома {n} не вывозят мусор уже неделю.",

@@ -22,7 +22,7 @@ from knowledge_base.entries import KBEntry
 from knowledge_base.search import KnowledgeBase
 from otklik.web import create_app
 from rules.catalog import load_catalog
-from tests.telegram_fake import TOKEN, fake_bot
+from tests.helpers.telegram_fake import TOKEN, fake_bot
 
 SECRET = "s3cret-webhook-token"
 PAYMENT_TEMPLATE = "https://pay.example/?purpose={purpose}&amount={amount}&id={number}"
