@@ -16,7 +16,7 @@ from tests.helpers.applications_harness import make_application
 from tests.helpers.cli import otklik, rt  # noqa: F401
 
 
-def test_set_status_records_the_system_user_and_queues_the_citizens_message(rt: Runtime) -> None:  # noqa: F811
+def test_set_status_records_the_system_user_and_queues_the_citizens_message(rt: Runtime) -> None:
     _, number, conversation_id = make_application(rt)
     when = (date.today() + timedelta(days=60)).isoformat()
     done = otklik(
@@ -62,7 +62,7 @@ def test_set_status_records_the_system_user_and_queues_the_citizens_message(rt: 
     ],
 )  # fmt: skip
 def test_a_change_that_cannot_be_made_is_one_line_and_exit_2(
-    rt: Runtime,  # noqa: F811
+    rt: Runtime,
     args: list[str],
     error: str,
 ) -> None:
@@ -73,7 +73,7 @@ def test_a_change_that_cannot_be_made_is_one_line_and_exit_2(
         assert session.exec(select(ApplicationStatusChange)).all() == []
 
 
-def test_an_unknown_status_is_a_usage_error(rt: Runtime) -> None:  # noqa: F811
+def test_an_unknown_status_is_a_usage_error(rt: Runtime) -> None:
     _, number, _ = make_application(rt)
     result = otklik(rt, "application", "set-status", number, "rejected")
     assert (
@@ -81,7 +81,7 @@ def test_an_unknown_status_is_a_usage_error(rt: Runtime) -> None:  # noqa: F811
     )
 
 
-def test_list_filters_and_marks_the_overdue(rt: Runtime) -> None:  # noqa: F811
+def test_list_filters_and_marks_the_overdue(rt: Runtime) -> None:
     old_id, old, _ = make_application(rt, created_at=rt.clock.now() - timedelta(days=45))
     _, vk, _ = make_application(rt, channel="vk", thread_key="vk:1", service="garbage")
     everything = otklik(rt, "application", "list")
@@ -102,7 +102,7 @@ def test_list_filters_and_marks_the_overdue(rt: Runtime) -> None:  # noqa: F811
     assert old_id
 
 
-def test_a_token_is_printed_once_works_and_stops_when_revoked(rt: Runtime) -> None:  # noqa: F811
+def test_a_token_is_printed_once_works_and_stops_when_revoked(rt: Runtime) -> None:
     created = otklik(rt, "token", "create", "backoffice-1c", "--scope", "applications:read")
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()

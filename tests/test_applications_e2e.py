@@ -18,9 +18,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_an_operators_refusal_with_why_and_when_reaches_the_citizens_web_chat(
-    browser: Browser,  # noqa: F811
-    base_url: str,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    browser: Browser,
+    base_url: str,
+    rt: Runtime,
 ) -> None:
     citizen = new_page(browser)
     citizen.goto(f"{base_url}/chat")

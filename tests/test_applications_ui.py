@@ -26,14 +26,14 @@ def flash_of(page_text: str) -> tuple[str, str]:
     return found.group(1), found.group(2)
 
 
-def changes(rt: Runtime) -> list[ApplicationStatusChange]:  # noqa: F811
+def changes(rt: Runtime) -> list[ApplicationStatusChange]:
     with rt.factory() as session:
         return list(session.exec(select(ApplicationStatusChange)))
 
 
 def test_an_operator_refuses_from_the_conversation_view_with_why_and_when(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
 ) -> None:
     app_id, number, conversation_id = make_application(rt)
     csrf = login(client, "anna", "operator-demo")
@@ -68,22 +68,22 @@ def test_an_operator_refuses_from_the_conversation_view_with_why_and_when(
     assert "план ремонта" not in message.text
 
 
-def test_a_status_form_without_its_csrf_token_is_refused(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_a_status_form_without_its_csrf_token_is_refused(client: TestClient, rt: Runtime) -> None:
     app_id, _, _ = make_application(rt)
     login(client, "anna", "operator-demo")
     refused = client.post(f"/ui/applications/{app_id}/status", data={"status": "done"})
     assert refused.status_code == 403 and changes(rt) == []
 
 
-def test_pages_need_a_login(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_pages_need_a_login(client: TestClient, rt: Runtime) -> None:
     app_id, _, _ = make_application(rt)
     for path in ("/ui/applications", f"/ui/applications/{app_id}"):
         assert client.get(path, follow_redirects=False).headers["location"] == "/ui/login"
 
 
 def test_a_stale_form_does_not_send_a_second_contradicting_message(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
 ) -> None:
     app_id, _, _ = make_application(rt)
     csrf = login(client, "anna", "operator-demo")
@@ -111,8 +111,8 @@ def test_a_stale_form_does_not_send_a_second_contradicting_message(
     ],
 )
 def test_a_change_that_cannot_be_made_is_explained_and_changes_nothing(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
     data: dict[str, str],
     message: str,
 ) -> None:
@@ -124,7 +124,7 @@ def test_a_change_that_cannot_be_made_is_explained_and_changes_nothing(
     assert changes(rt) == []
 
 
-def test_unknown_or_huge_application_ids_are_404(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_unknown_or_huge_application_ids_are_404(client: TestClient, rt: Runtime) -> None:
     csrf = login(client, "anna", "operator-demo")
     for app_id in ("999", "99999999999999999999", "-1"):
         assert client.get(f"/ui/applications/{app_id}").status_code in (404, 422)
@@ -135,8 +135,8 @@ def test_unknown_or_huge_application_ids_are_404(client: TestClient, rt: Runtime
 
 
 def test_the_list_filters_pages_and_escapes(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
     clock: FrozenClock,
 ) -> None:
     for i in range(52):
@@ -169,8 +169,8 @@ def test_the_list_filters_pages_and_escapes(
 
 
 def test_the_preview_shows_what_the_citizen_will_read_and_its_verdict(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
 ) -> None:
     app_id, number, _ = make_application(rt)
     csrf = login(client, "anna", "operator-demo")
@@ -193,8 +193,8 @@ def test_the_preview_shows_what_the_citizen_will_read_and_its_verdict(
 
 
 def test_only_administrators_manage_tokens_and_a_token_is_shown_once(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
 ) -> None:
     login(client, "anna", "operator-demo")
     assert client.get("/ui/admin/tokens").status_code == 403
@@ -232,8 +232,8 @@ def test_only_administrators_manage_tokens_and_a_token_is_shown_once(
 
 
 def test_a_conversation_without_applications_shows_no_panel(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
 ) -> None:
     app_id, _, conversation_id = make_application(rt)
     with rt.factory() as session:

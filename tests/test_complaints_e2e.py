@@ -17,9 +17,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_plus_one_in_the_web_chat_and_one_answer_for_everyone(
-    browser: Browser,  # noqa: F811
-    base_url: str,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    browser: Browser,
+    base_url: str,
+    rt: Runtime,
 ) -> None:
     appeal = make_appeal(rt, 1)
     with rt.factory() as session:

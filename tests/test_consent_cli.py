@@ -7,10 +7,10 @@ from sqlmodel import select
 from inbox.models import Application, AuditEvent, Consent, Mailing
 from inbox.runtime import Runtime
 from tests.helpers.applications_harness import make_application
-from tests.helpers.cli import otklik, rt  # noqa: F401  (the fixture)
+from tests.helpers.cli import otklik, rt  # noqa: F401
 
 
-def test_record_list_and_withdraw_a_consent_with_the_wording_kept(rt: Runtime) -> None:  # noqa: F811
+def test_record_list_and_withdraw_a_consent_with_the_wording_kept(rt: Runtime) -> None:
     make_application(rt)
     with rt.factory() as session:
         citizen = session.exec(select(Application.citizen_id)).one()
@@ -40,7 +40,7 @@ def test_record_list_and_withdraw_a_consent_with_the_wording_kept(rt: Runtime) -
     assert twice.returncode == 2
 
 
-def test_mailing_create_checks_its_input_and_list_shows_figures(rt: Runtime) -> None:  # noqa: F811
+def test_mailing_create_checks_its_input_and_list_shows_figures(rt: Runtime) -> None:
     made = otklik(rt, "mailing", "create", "--topic", "outages", "--text", "Завтра нет воды.")
     assert made.returncode == 0, made.stderr
     assert "0 subscribers" in made.stdout

@@ -9,15 +9,15 @@ from inbox import mailings
 from inbox.models import AuditEvent, Mailing
 from inbox.runtime import Runtime
 from tests.helpers.applications_harness import make_application, make_token
-from tests.helpers.applications_ui import client, login, rt  # noqa: F401  (fixtures)
+from tests.helpers.applications_ui import client, login, rt  # noqa: F401
 from tests.helpers.mailings import _subscribe
 
 TEXT = "Завтра с 9 до 17 часов на улице Ленина не будет горячей воды."
 
 
 def test_a_supervisor_sends_the_back_offices_draft_and_an_operator_cannot(
-    rt: Runtime,  # noqa: F811
-    client,  # noqa: F811
+    rt: Runtime,
+    client,
 ) -> None:
     _, _, conversation_id = make_application(rt)
     _subscribe(rt, conversation_id)

@@ -30,9 +30,9 @@ def subscribe(page: Page, url: str) -> None:
 
 
 def test_a_supervisors_mailing_reaches_exactly_the_two_subscribers_who_did_not_stop(
-    browser: Browser,  # noqa: F811
-    base_url: str,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    browser: Browser,
+    base_url: str,
+    rt: Runtime,
 ) -> None:
     citizens = [new_page(browser) for _ in range(3)]
     for page in citizens:

@@ -12,13 +12,13 @@ from inbox.mailings import Unsubscribe
 from inbox.models import Application, AuditEvent, Consent, Mailing, Message
 from inbox.runtime import Runtime
 from tests.helpers.applications_harness import make_application
-from tests.helpers.applications_ui import client, login, rt  # noqa: F401  (fixtures)
+from tests.helpers.applications_ui import client, login, rt  # noqa: F401
 from tests.helpers.mailings import RULES, _subscribe
 
 
 def test_an_operator_records_and_withdraws_a_consent_on_the_citizens_request(
-    rt: Runtime,  # noqa: F811
-    client,  # noqa: F811
+    rt: Runtime,
+    client,
 ) -> None:
     _, _, conversation_id = make_application(rt)
     _, _, other_conversation = make_application(rt, thread_key="tg:42", citizen_name="Борис")
@@ -67,8 +67,8 @@ def test_an_operator_records_and_withdraws_a_consent_on_the_citizens_request(
 
 
 def test_a_supervisor_previews_schedules_and_follows_a_mailing(
-    rt: Runtime,  # noqa: F811
-    client,  # noqa: F811
+    rt: Runtime,
+    client,
     clock: FrozenClock,
 ) -> None:
     _, _, conversation_id = make_application(rt)
@@ -99,8 +99,8 @@ def test_a_supervisor_previews_schedules_and_follows_a_mailing(
 
 
 def test_a_letter_carries_one_click_unsubscribe_and_the_link_works_once_and_only_signed(
-    rt: Runtime,  # noqa: F811
-    client,  # noqa: F811
+    rt: Runtime,
+    client,
 ) -> None:
     _, _, conversation_id = make_application(
         rt, channel="email", thread_key="email:anna@example.org",

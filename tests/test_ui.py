@@ -33,7 +33,7 @@ from otklik.demo import _vk_comment
 from tests.helpers.ui import CSRF, client, ingest_private, login, rt  # noqa: F401
 
 
-def test_pages_need_a_login_and_a_wrong_password_is_refused(client: TestClient) -> None:  # noqa: F811
+def test_pages_need_a_login_and_a_wrong_password_is_refused(client: TestClient) -> None:
     assert client.get("/ui/inbox", follow_redirects=False).headers["location"] == "/ui/login"
     token = CSRF.search(client.get("/ui/login").text)
     assert token
@@ -44,7 +44,7 @@ def test_pages_need_a_login_and_a_wrong_password_is_refused(client: TestClient) 
     assert client.get("/ui/inbox", follow_redirects=False).status_code == 303
 
 
-def test_a_post_without_the_csrf_token_is_rejected(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_a_post_without_the_csrf_token_is_rejected(client: TestClient, rt: Runtime) -> None:
     token = login(client, "anna", "operator-demo")
     cid = ingest_private(rt, "Помогите")
     assert client.post(f"/ui/c/{cid}/take").status_code == 403
@@ -57,7 +57,7 @@ def test_a_post_without_the_csrf_token_is_rejected(client: TestClient, rt: Runti
     assert ok.status_code == 200 and "Вы взяли обращение в работу" in ok.text
 
 
-def test_each_role_sees_only_what_it_may(client: TestClient) -> None:  # noqa: F811
+def test_each_role_sees_only_what_it_may(client: TestClient) -> None:
     login(client, "anna", "operator-demo")
     assert client.get("/ui/inbox").status_code == 200
     assert client.get("/ui/dashboard").status_code == 403
@@ -73,7 +73,7 @@ def test_each_role_sees_only_what_it_may(client: TestClient) -> None:  # noqa: F
         assert client.get(page).status_code == 200, page
 
 
-def test_citizen_html_is_shown_as_text_never_run(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_citizen_html_is_shown_as_text_never_run(client: TestClient, rt: Runtime) -> None:
     cid = ingest_private(rt, "<script>alert('x')</script><img src=x onerror=alert(1)>")
     login(client, "anna", "operator-demo")
     for page in ("/ui/inbox", f"/ui/c/{cid}"):
@@ -88,7 +88,7 @@ def test_citizen_html_is_shown_as_text_never_run(client: TestClient, rt: Runtime
     assert "javascript:" not in client.get(f"/ui/c/{cid}").text
 
 
-def test_take_reply_and_the_message_waits_in_the_outbox(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_take_reply_and_the_message_waits_in_the_outbox(client: TestClient, rt: Runtime) -> None:
     cid = ingest_private(rt, "Когда дадут горячую воду?")
     token = login(client, "anna", "operator-demo")
     page = client.get(f"/ui/c/{cid}").text
@@ -113,8 +113,8 @@ def test_take_reply_and_the_message_waits_in_the_outbox(client: TestClient, rt: 
 
 
 def test_a_closed_conversation_refuses_a_reply_with_a_clear_message(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
 ) -> None:
     cid = ingest_private(rt, "Спасибо, вопрос решён")
     token = login(client, "anna", "operator-demo")
@@ -123,7 +123,7 @@ def test_a_closed_conversation_refuses_a_reply_with_a_clear_message(
     assert "закрыто: ответ не отправлен" in page.text
 
 
-def test_an_operator_cannot_assign_to_someone_else(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_an_operator_cannot_assign_to_someone_else(client: TestClient, rt: Runtime) -> None:
     cid = ingest_private(rt, "Вопрос")
     with rt.factory() as session:
         ivan = session.exec(select(Operator).where(Operator.login == "ivan")).one()
@@ -136,7 +136,7 @@ def test_an_operator_cannot_assign_to_someone_else(client: TestClient, rt: Runti
         assert session.get(Conversation, cid).assignee_id == ivan.id  # type: ignore[union-attr]
 
 
-def test_readability_verdict_warns_about_bureaucratic_text(client: TestClient) -> None:  # noqa: F811
+def test_readability_verdict_warns_about_bureaucratic_text(client: TestClient) -> None:
     token = login(client, "anna", "operator-demo")
     hard = client.post(
         "/ui/readability",
@@ -151,7 +151,7 @@ def test_readability_verdict_warns_about_bureaucratic_text(client: TestClient) -
     assert "Читается легко" in easy.text
 
 
-def test_supervisor_raises_the_bar_and_the_verdict_follows(client: TestClient) -> None:  # noqa: F811
+def test_supervisor_raises_the_bar_and_the_verdict_follows(client: TestClient) -> None:
     token = login(client, "svetlana", "supervisor-demo")
     text = "Оплата производится через портал. Подача заявления осуществляется онлайн."
     before = client.post("/ui/readability", data={"text": text}, headers={"X-CSRF-Token": token})
@@ -165,7 +165,7 @@ def test_supervisor_raises_the_bar_and_the_verdict_follows(client: TestClient) -
     assert "Читается легко" in after.text
 
 
-def test_moderation_override_is_recorded_with_its_reason(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_moderation_override_is_recorded_with_its_reason(client: TestClient, rt: Runtime) -> None:
     with rt.factory() as session:
         message = session.exec(
             select(Message).where(col(Message.text).contains("+7 916"))
@@ -194,8 +194,8 @@ def test_moderation_override_is_recorded_with_its_reason(client: TestClient, rt:
 
 
 def test_a_failed_delivery_shows_the_error_and_can_be_retried(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
 ) -> None:
     cid = ingest_private(rt, "Ответьте, пожалуйста")
     token = login(client, "anna", "operator-demo")
@@ -218,7 +218,7 @@ def test_a_failed_delivery_shows_the_error_and_can_be_retried(
     assert message is not None and message.delivery_status == DeliveryStatus.queued.value
 
 
-def test_invalid_rules_are_rejected_with_the_engines_error(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_invalid_rules_are_rejected_with_the_engines_error(client: TestClient, rt: Runtime) -> None:
     token = login(client, "admin", "admin-demo")
     path = rt.settings.rules_dir / "response.yaml"
     original = path.read_text(encoding="utf-8")
@@ -233,14 +233,14 @@ def test_invalid_rules_are_rejected_with_the_engines_error(client: TestClient, r
     assert rt.rules.warn_before == timedelta(minutes=45) and rt.inbox.rules is rt.rules
 
 
-def test_invalid_agency_profile_is_rejected(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_invalid_agency_profile_is_rejected(client: TestClient, rt: Runtime) -> None:
     token = login(client, "admin", "admin-demo")
     rejected = client.post("/ui/admin/profile", data={"csrf_token": token, "text": "names: []\n"})
     assert rejected.status_code == 422 and "names" in rejected.text
     assert rt.profile.names
 
 
-def test_admin_creates_an_operator_and_deactivates_them(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_admin_creates_an_operator_and_deactivates_them(client: TestClient, rt: Runtime) -> None:
     token = login(client, "admin", "admin-demo")
     client.post(
         "/ui/admin/operators",
@@ -264,8 +264,8 @@ def test_admin_creates_an_operator_and_deactivates_them(client: TestClient, rt: 
 
 
 def test_accounts_with_published_demo_passwords_are_pointed_out(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
 ) -> None:
     token = login(client, "admin", "admin-demo")
     demo_warning = "Пароль из демонстрационных данных"
@@ -284,8 +284,8 @@ def test_accounts_with_published_demo_passwords_are_pointed_out(
 
 
 def test_dashboard_shows_breaches_and_exports_csv(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
     clock: FrozenClock,
 ) -> None:
     from inbox.scheduler import run_sla_scan
@@ -303,7 +303,7 @@ def test_dashboard_shows_breaches_and_exports_csv(
     assert any(",breached," in line for line in lines)
 
 
-def test_public_ratings_need_no_login_and_show_no_comments(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_public_ratings_need_no_login_and_show_no_comments(client: TestClient, rt: Runtime) -> None:
     with rt.factory() as session:
         cid = session.exec(select(Conversation.id)).first()
         session.add(Rating(conversation_id=cid, score=5, comment="Иванов, кв. 5, спасибо",
@@ -316,7 +316,7 @@ def test_public_ratings_need_no_login_and_show_no_comments(client: TestClient, r
     assert "Иванов" not in page.text
 
 
-def test_event_stream_sends_new_audit_events(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_event_stream_sends_new_audit_events(client: TestClient, rt: Runtime) -> None:
     login(client, "anna", "operator-demo")
     with rt.factory() as session:
         last = max(e.id or 0 for e in session.exec(select(AuditEvent)).all())
@@ -331,7 +331,7 @@ def test_event_stream_sends_new_audit_events(client: TestClient, rt: Runtime) ->
     assert {"kind": "ingested", "conversation_id": cid, "alert": None, "number": None} in received
 
 
-def test_public_comment_offers_to_continue_in_private(client: TestClient, rt: Runtime) -> None:  # noqa: F811
+def test_public_comment_offers_to_continue_in_private(client: TestClient, rt: Runtime) -> None:
     raw = json.dumps(_vk_comment("ui-vk-1", 512777001, 1555, "Когда починят лифт?", rt.clock.now()))
     _, processed = rt.inbox.ingest(normalize(Channel.vk, raw.encode(), rt.profile))
     assert processed is not None
@@ -356,8 +356,8 @@ def test_public_comment_offers_to_continue_in_private(client: TestClient, rt: Ru
 
 
 def test_admin_edits_a_kb_answer_as_a_draft_with_the_readability_check(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
     tmp_path: Path,
 ) -> None:
     """The entry page saves a draft (no file is written); the readability check is shown on
@@ -410,8 +410,8 @@ def _live(runtime: Runtime, entry_id: str) -> KBEntry:
 
 
 def test_a_kb_edit_is_refused_while_a_file_of_the_agency_copy_is_broken(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
     tmp_path: Path,
 ) -> None:
     from knowledge_base.store import SEED_DIR
@@ -435,8 +435,8 @@ def test_a_kb_edit_is_refused_while_a_file_of_the_agency_copy_is_broken(
 
 
 def test_the_admin_entry_page_is_refused_to_an_operator_and_without_csrf(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
 ) -> None:
     form = {"question": "Вопрос?", "short_answer": "Ответ.", "full_answer": "Ответ."}
     token = login(client, "anna", "operator-demo")
@@ -467,8 +467,8 @@ def test_the_admin_entry_page_is_refused_to_an_operator_and_without_csrf(
 
 
 def test_event_stream_ends_by_itself_and_resumes_from_last_event_id(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from inbox.web.ui import inbox_routes
@@ -484,8 +484,8 @@ def test_event_stream_ends_by_itself_and_resumes_from_last_event_id(
 
 
 def test_a_reply_on_a_stale_page_is_refused_so_the_citizen_gets_one_answer(
-    client: TestClient,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    client: TestClient,
+    rt: Runtime,
 ) -> None:
     cid = ingest_private(rt, "Куда жаловаться на шум?")
     anna_token = login(client, "anna", "operator-demo")

@@ -24,7 +24,7 @@ from tests.helpers.ui_e2e import base_url, browser, clock, ingest_appeal, log_in
 pytestmark = pytest.mark.e2e
 
 
-def deliver(rt: Runtime, sent: list[str]) -> None:  # noqa: F811
+def deliver(rt: Runtime, sent: list[str]) -> None:
     """Run one outbox pass with a Telegram sender that records what it sends.
 
     In its own thread: Playwright's sync API owns an event loop in this one.
@@ -41,9 +41,9 @@ def deliver(rt: Runtime, sent: list[str]) -> None:  # noqa: F811
 
 
 def test_operator_sees_an_appeal_arrive_live_takes_it_and_answers(
-    page: Page,  # noqa: F811
-    base_url: str,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    page: Page,
+    base_url: str,
+    rt: Runtime,
 ) -> None:
     log_in(page, base_url, "anna", "operator-demo")
     page.evaluate("window.__sameDocument = true")
@@ -84,10 +84,10 @@ def test_operator_sees_an_appeal_arrive_live_takes_it_and_answers(
 
 
 def test_supervisor_sees_a_breach_on_the_dashboard_after_the_deadline(
-    page: Page,  # noqa: F811
-    base_url: str,  # noqa: F811
-    rt: Runtime,  # noqa: F811
-    clock: FrozenClock,  # noqa: F811
+    page: Page,
+    base_url: str,
+    rt: Runtime,
+    clock: FrozenClock,
 ) -> None:
     cid = ingest_appeal(rt, "Нет отопления в школе №3", update_id=990200)
     with rt.factory() as session:
@@ -111,9 +111,9 @@ def test_supervisor_sees_a_breach_on_the_dashboard_after_the_deadline(
 
 
 def test_a_script_in_a_citizen_message_is_shown_not_run(
-    page: Page,  # noqa: F811
-    base_url: str,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    page: Page,
+    base_url: str,
+    rt: Runtime,
 ) -> None:
     ingest_appeal(rt, "<script>window.__pwned = 1</script><b>жирный</b>", update_id=990300)
     log_in(page, base_url, "anna", "operator-demo")
@@ -122,7 +122,7 @@ def test_a_script_in_a_citizen_message_is_shown_not_run(
     assert page.locator("#queue b").count() == 0
 
 
-def test_logout_ends_the_session(page: Page, base_url: str) -> None:  # noqa: F811
+def test_logout_ends_the_session(page: Page, base_url: str) -> None:
     log_in(page, base_url, "anna", "operator-demo")
     page.get_by_role("button", name="Выйти").click()
     expect(page).to_have_url(f"{base_url}/ui/login")
@@ -130,7 +130,7 @@ def test_logout_ends_the_session(page: Page, base_url: str) -> None:  # noqa: F8
     expect(page).to_have_url(f"{base_url}/ui/login")
 
 
-def test_public_ratings_page_is_open_to_everyone(page: Page, base_url: str) -> None:  # noqa: F811
+def test_public_ratings_page_is_open_to_everyone(page: Page, base_url: str) -> None:
     page.goto(f"{base_url}/public/ratings")
     expect(page.get_by_role("heading", level=1)).to_have_text("Как жители оценивают наши ответы")
     expect(page).to_have_url(f"{base_url}/public/ratings")

@@ -25,7 +25,7 @@ from knowledge_base.entries import load_entries
 from knowledge_base.store import SEED_DIR
 from otklik.demo import _tg_private, load_demo
 from otklik.web import create_app
-from tests.helpers.ui_e2e import browser, log_in  # noqa: F401 (the browser fixture)
+from tests.helpers.ui_e2e import browser, log_in  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ def base_url(rt: Runtime) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:  # noqa: F811
+def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
     yield context.new_page()
     context.close()

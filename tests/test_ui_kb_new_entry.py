@@ -4,22 +4,13 @@ answer with until another person publishes it; operators and forged forms are re
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from core.clock import FrozenClock
-from core.config import Settings
 from inbox.models import KBRevision
-from inbox.runtime import Runtime, build_runtime
-from otklik.demo import load_demo
-from otklik.web import create_app
-from tests.helpers.kb import chat, publish_as_supervisor
-from tests.helpers.ui import login
+from inbox.runtime import Runtime
+from tests.helpers.kb import app, chat, publish_as_supervisor  # noqa: F401
+from tests.helpers.kb import client_of as _client
+from tests.helpers.ui import login, rt  # noqa: F401
 
 QUESTION = "куда сдать новогоднюю ёлку"
 FORM = {
@@ -36,25 +27,6 @@ HARD = (
     "Осуществление вывоза новогодних деревьев производится в соответствии с утверждённым "
     "графиком обслуживания контейнерных площадок в установленном порядке."
 )
-
-
-@pytest.fixture
-def rt(db_url: str, clock: FrozenClock, tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(database_url=db_url, data_dir=tmp_path, secret_key="test-secret")
-    runtime = build_runtime(settings, clock=clock)
-    load_demo(runtime)
-    yield runtime
-    runtime.dispose()
-
-
-@pytest.fixture
-def app(rt: Runtime) -> Iterator[object]:
-    with TestClient(create_app(rt, start_scheduler=False)) as running:
-        yield running.app
-
-
-def _client(app: object) -> contextlib.nullcontext[TestClient]:
-    return contextlib.nullcontext(TestClient(app))  # type: ignore[arg-type]
 
 
 def _rows(rt: Runtime) -> list[KBRevision]:

@@ -5,50 +5,23 @@ web chat answers with the new text; versions and their diff; odd input.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from core.clock import FrozenClock
-from core.config import Settings
 from inbox.models import KBRevision, Operator
-from inbox.runtime import Runtime, build_runtime
+from inbox.runtime import Runtime
 from knowledge_base.store import SEED_DIR
-from otklik.demo import load_demo
-from otklik.web import create_app
-from tests.helpers.kb import chat
-from tests.helpers.ui import login
+from tests.helpers.kb import app, chat  # noqa: F401
+from tests.helpers.kb import client_of as _client
+from tests.helpers.ui import login, rt  # noqa: F401
 
 ENTRY = "garbage-bulky"
 QUESTION = "как вывезти старый диван"
 NEW_FULL = "Старую мебель забирают по средам с 8 до 12 часов от каждой площадки."
-
-
-@pytest.fixture
-def rt(db_url: str, clock: FrozenClock, tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(database_url=db_url, data_dir=tmp_path, secret_key="test-secret")
-    runtime = build_runtime(settings, clock=clock)
-    load_demo(runtime)
-    yield runtime
-    runtime.dispose()
-
-
-@pytest.fixture
-def app(rt: Runtime) -> Iterator[object]:
-    """The app, started (its lifespan runs while the test does, as in production)."""
-    with TestClient(create_app(rt, start_scheduler=False)) as running:
-        yield running.app
-
-
-def _client(app: object) -> contextlib.nullcontext[TestClient]:
-    """A browser of its own (not a context manager: that would stop the app at its end)."""
-    return contextlib.nullcontext(TestClient(app))  # type: ignore[arg-type]
 
 
 def _form(client: TestClient, token: str, **changes: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from inbox.web.ui.live import serve_in_thread
 from otklik.demo import load_demo
 from otklik.web import create_app
 from tests.helpers.kb import chat
-from tests.helpers.ui_e2e import browser, log_in  # noqa: F401 (the browser fixture)
+from tests.helpers.ui_e2e import browser, log_in  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +56,7 @@ def _page(chromium: Browser) -> Page:
 
 
 def test_editor_drafts_supervisor_publishes_bot_answers_with_the_new_text(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     base_url: str,
     app: object,
 ) -> None:

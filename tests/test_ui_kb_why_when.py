@@ -10,56 +10,24 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from bot.normalize import normalize
-from core.clock import FrozenClock
-from core.config import Settings
 from core.events import Channel
 from inbox.kb_workflow import latest_published, open_revision
-from inbox.runtime import Runtime, build_runtime
+from inbox.runtime import Runtime
 from knowledge_base.entries import KBEntry, load_entries
 from knowledge_base.store import SEED_DIR
-from otklik.demo import _tg_private, load_demo
-from otklik.web import create_app
+from otklik.demo import _tg_private
 from tests.helpers.kb import publish_as_supervisor
+from tests.helpers.ui import client, login, rt  # noqa: F401
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HEAVY = (
     "В целях обеспечения надлежащего функционирования систем осуществление работ будет "
     "произведено в установленный срок после получения соответствующего разрешения."
 )
-
-
-@pytest.fixture
-def rt(db_url: str, clock: FrozenClock, tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(database_url=db_url, data_dir=tmp_path, secret_key="test-secret")
-    runtime = build_runtime(settings, clock=clock)
-    load_demo(runtime)
-    yield runtime
-    runtime.dispose()
-
-
-@pytest.fixture
-def client(rt: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(rt, start_scheduler=False)) as test_client:
-        yield test_client
-
-
-def login(client: TestClient, name: str, password: str) -> str:
-    token = CSRF.search(client.get("/ui/login").text)
-    assert token
-    response = client.post(
-        "/ui/login", data={"login": name, "password": password, "csrf_token": token.group(1)}
-    )
-    assert response.status_code == 200, response.text
-    page_token = CSRF.search(response.text)
-    assert page_token
-    return page_token.group(1)
 
 
 def private_appeal(rt: Runtime, text: str, update_id: int = 991001) -> int:

@@ -18,7 +18,7 @@ from core.clock import FrozenClock
 from inbox.auth import _dummy_hash, check_password, hash_password
 from inbox.models import AuditEvent, LoginThrottle, Operator
 from inbox.runtime import Runtime
-from tests.helpers.login import (  # noqa: F401
+from tests.helpers.login import (
     CSRF,
     IP_A,
     IP_B,
@@ -26,11 +26,11 @@ from tests.helpers.login import (  # noqa: F401
     ClientFor,
     admin_client,
     attempt,
-    client_for,
+    client_for,  # noqa: F401
     events,
     logged_in,
     make_runtime,
-    rt,
+    rt,  # noqa: F401
 )
 
 ERROR = re.compile(r'<p class="flash error" role="alert">([^<]*)</p>')
@@ -45,9 +45,9 @@ def error_text(response: httpx.Response) -> str:
 
 
 def test_n_failures_lock_the_login_even_for_the_right_password_until_the_lock_ends(
-    rt: Runtime,  # noqa: F811
+    rt: Runtime,
     clock: FrozenClock,
-    client_for: ClientFor,  # noqa: F811
+    client_for: ClientFor,
 ) -> None:
     client = client_for()
     for _ in range(2):
@@ -87,8 +87,8 @@ def test_n_failures_lock_the_login_even_for_the_right_password_until_the_lock_en
 
 
 def test_an_unknown_login_is_answered_and_locked_exactly_like_a_real_one(
-    rt: Runtime,  # noqa: F811
-    client_for: ClientFor,  # noqa: F811
+    rt: Runtime,
+    client_for: ClientFor,
 ) -> None:
     real, ghost = client_for(IP_A), client_for(IP_B)
     real_answers = [attempt(real, "anna", "guess") for _ in range(4)]
@@ -106,7 +106,7 @@ def test_an_unknown_login_is_answered_and_locked_exactly_like_a_real_one(
     assert keys == sorted(["anna", "nobody", IP_A, IP_B])
 
 
-def test_a_successful_login_resets_the_login_counter(client_for: ClientFor) -> None:  # noqa: F811
+def test_a_successful_login_resets_the_login_counter(client_for: ClientFor) -> None:
     client = client_for()
     assert [attempt(client, "anna", "guess").status_code for _ in range(2)] == [401, 401]
     assert attempt(client, "anna", RIGHT).status_code == 303
@@ -120,7 +120,7 @@ def test_a_successful_login_resets_the_login_counter(client_for: ClientFor) -> N
 
 def test_failures_outside_the_window_start_a_new_count(
     clock: FrozenClock,
-    client_for: ClientFor,  # noqa: F811
+    client_for: ClientFor,
 ) -> None:
     client = client_for()
     assert [attempt(client, "anna", "guess").status_code for _ in range(2)] == [401, 401]
@@ -130,9 +130,9 @@ def test_failures_outside_the_window_start_a_new_count(
 
 
 def test_one_address_trying_many_logins_is_locked_and_others_are_not(
-    rt: Runtime,  # noqa: F811
+    rt: Runtime,
     clock: FrozenClock,
-    client_for: ClientFor,  # noqa: F811
+    client_for: ClientFor,
 ) -> None:
     attacker, colleague = client_for(IP_A), client_for(IP_B)
     answers = [attempt(attacker, name, "guess").status_code for name in "abcde"]
@@ -151,10 +151,10 @@ def test_one_address_trying_many_logins_is_locked_and_others_are_not(
 
 def test_the_counters_are_shared_by_processes_on_one_database(
     db_url: str,
-    rt: Runtime,  # noqa: F811
+    rt: Runtime,
     clock: FrozenClock,
     tmp_path: Path,
-    client_for: ClientFor,  # noqa: F811
+    client_for: ClientFor,
 ) -> None:
     """Two apps with their own runtimes and engines stand for two web processes."""
     other = make_runtime(db_url, clock, tmp_path)
@@ -169,7 +169,7 @@ def test_the_counters_are_shared_by_processes_on_one_database(
 
 
 def test_every_login_attempt_costs_one_argon2_verification(
-    client_for: ClientFor,  # noqa: F811
+    client_for: ClientFor,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Unknown, deactivated and password-less logins are not answered faster (enumeration)."""
@@ -197,7 +197,7 @@ def test_the_secure_cookies_setting_marks_the_session_cookie(
     db_url: str,
     clock: FrozenClock,
     tmp_path: Path,
-    client_for: ClientFor,  # noqa: F811
+    client_for: ClientFor,
     secure: bool,
 ) -> None:
     runtime = make_runtime(db_url, clock, tmp_path, secure_cookies=secure)
@@ -213,7 +213,7 @@ def test_the_secure_cookies_setting_marks_the_session_cookie(
 
 def test_a_login_lasts_the_session_max_age_at_most(
     clock: FrozenClock,
-    client_for: ClientFor,  # noqa: F811
+    client_for: ClientFor,
 ) -> None:
     client = client_for()
     assert attempt(client, "anna", RIGHT).status_code == 303
@@ -225,7 +225,7 @@ def test_a_login_lasts_the_session_max_age_at_most(
     assert not logged_in(client)
 
 
-def test_logout_clears_the_session(rt: Runtime, client_for: ClientFor) -> None:  # noqa: F811
+def test_logout_clears_the_session(rt: Runtime, client_for: ClientFor) -> None:
     client = client_for()
     assert attempt(client, "anna", RIGHT).status_code == 303
     token = CSRF.search(client.get("/ui/inbox").text)
@@ -241,7 +241,7 @@ def test_logout_clears_the_session(rt: Runtime, client_for: ClientFor) -> None: 
 
 def test_logout_ends_a_copy_of_the_session_cookie(
     clock: FrozenClock,
-    client_for: ClientFor,  # noqa: F811
+    client_for: ClientFor,
 ) -> None:
     client = client_for()
     assert attempt(client, "anna", RIGHT).status_code == 303
@@ -257,7 +257,7 @@ def test_logout_ends_a_copy_of_the_session_cookie(
     assert logged_in(client)
 
 
-def anna_id(rt: Runtime) -> int:  # noqa: F811
+def anna_id(rt: Runtime) -> int:
     with rt.factory() as session:
         anna = session.exec(select(Operator).where(Operator.login == "anna")).one()
         assert anna.id
@@ -265,9 +265,9 @@ def anna_id(rt: Runtime) -> int:  # noqa: F811
 
 
 def test_an_admin_password_reset_ends_sessions_and_lifts_the_lock(
-    rt: Runtime,  # noqa: F811
+    rt: Runtime,
     clock: FrozenClock,
-    client_for: ClientFor,  # noqa: F811
+    client_for: ClientFor,
 ) -> None:
     anna = client_for()
     assert attempt(anna, "anna", RIGHT).status_code == 303
@@ -288,7 +288,7 @@ def test_an_admin_password_reset_ends_sessions_and_lifts_the_lock(
     assert event.actor == "root" and "new-password" not in json.dumps(event.data)
 
 
-def test_an_admin_sees_a_locked_login_and_unlocks_it(rt: Runtime, client_for: ClientFor) -> None:  # noqa: F811
+def test_an_admin_sees_a_locked_login_and_unlocks_it(rt: Runtime, client_for: ClientFor) -> None:
     guesser = client_for()
     assert [attempt(guesser, "anna", "guess").status_code for _ in range(3)] == [401, 401, 429]
     admin, token = admin_client(rt, client_for)
@@ -302,9 +302,9 @@ def test_an_admin_sees_a_locked_login_and_unlocks_it(rt: Runtime, client_for: Cl
 
 
 def test_an_operator_changes_their_own_password_and_other_sessions_end(
-    rt: Runtime,  # noqa: F811
+    rt: Runtime,
     clock: FrozenClock,
-    client_for: ClientFor,  # noqa: F811
+    client_for: ClientFor,
 ) -> None:
     desk = client_for()
     assert attempt(desk, "anna", RIGHT).status_code == 303

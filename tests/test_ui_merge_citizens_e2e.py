@@ -19,9 +19,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_operator_merges_two_citizens_from_the_conversation_view(
-    page: Page,  # noqa: F811
-    base_url: str,  # noqa: F811
-    rt: Runtime,  # noqa: F811
+    page: Page,
+    base_url: str,
+    rt: Runtime,
 ) -> None:
     first = ingest_appeal(rt, "Во дворе дома 9 сломанная скамейка.")
     raw = json.dumps(_tg_private(990201, 391990201, "Вера В.", "Скамейку так и не починили",

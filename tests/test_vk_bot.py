@@ -30,8 +30,8 @@ def button_ids(message: Message) -> list[str]:
 
 
 def test_private_question_gets_a_kb_answer_queued_for_vk_with_peer_id_and_keyboard(
-    client: TestClient,  # noqa: F811
-    vk_runtime: Runtime,  # noqa: F811
+    client: TestClient,
+    vk_runtime: Runtime,
 ) -> None:
     say(client, "Здравствуйте! Во дворе дома 5 мусор не вывозят уже три дня")
     [answer] = bot_answers(vk_runtime)
@@ -47,8 +47,8 @@ def test_private_question_gets_a_kb_answer_queued_for_vk_with_peer_id_and_keyboa
 
 
 def test_typed_request_for_an_operator_hands_the_dialogue_off(
-    client: TestClient,  # noqa: F811
-    vk_runtime: Runtime,  # noqa: F811
+    client: TestClient,
+    vk_runtime: Runtime,
 ) -> None:
     say(client, "оператор")
     assert the_conversation(vk_runtime).status == ConversationStatus.waiting_operator.value
@@ -57,8 +57,8 @@ def test_typed_request_for_an_operator_hands_the_dialogue_off(
 
 
 def test_keyboard_button_payload_is_the_pressed_button(
-    client: TestClient,  # noqa: F811
-    vk_runtime: Runtime,  # noqa: F811
+    client: TestClient,
+    vk_runtime: Runtime,
 ) -> None:
     press(client, texts.STATUS, "Статус заявления")
     [answer] = bot_answers(vk_runtime)
@@ -67,7 +67,7 @@ def test_keyboard_button_payload_is_the_pressed_button(
     assert the_conversation(vk_runtime).status == ConversationStatus.waiting_operator.value
 
 
-def test_a_comment_does_not_run_the_bot(client: TestClient, vk_runtime: Runtime) -> None:  # noqa: F811
+def test_a_comment_does_not_run_the_bot(client: TestClient, vk_runtime: Runtime) -> None:
     answer = client.post("/webhooks/vk", json=vk_event("wall_reply_new.json"))
     assert answer.status_code == 200 and answer.text == "ok"
     conversation = the_conversation(vk_runtime)  # processed for the operators...
@@ -75,15 +75,15 @@ def test_a_comment_does_not_run_the_bot(client: TestClient, vk_runtime: Runtime)
     assert bot_answers(vk_runtime) == []  # ...but the bot stays silent
 
 
-def test_a_group_chat_message_does_not_run_the_bot(client: TestClient, vk_runtime: Runtime) -> None:  # noqa: F811
+def test_a_group_chat_message_does_not_run_the_bot(client: TestClient, vk_runtime: Runtime) -> None:
     say(client, "[club200000001|ДГХ], мусор не вывозят", peer_id=2_000_000_007)
     assert the_conversation(vk_runtime).thread_key == f"vk:peer:2000000007:from:{PEER}"
     assert bot_answers(vk_runtime) == []
 
 
 def test_a_retried_event_is_answered_by_the_bot_once(
-    client: TestClient,  # noqa: F811
-    vk_runtime: Runtime,  # noqa: F811
+    client: TestClient,
+    vk_runtime: Runtime,
 ) -> None:
     data = vk_event("message_new.json", text="мусор не вывозят")
     for _ in range(2):
@@ -93,8 +93,8 @@ def test_a_retried_event_is_answered_by_the_bot_once(
 
 
 def test_rating_press_after_close_is_stored_without_a_new_conversation(
-    client: TestClient,  # noqa: F811
-    vk_runtime: Runtime,  # noqa: F811
+    client: TestClient,
+    vk_runtime: Runtime,
     clock: FrozenClock,
 ) -> None:
     say(client, "оператор")
@@ -123,8 +123,8 @@ def test_rating_press_after_close_is_stored_without_a_new_conversation(
 
 
 async def test_bot_answer_is_delivered_by_messages_send_with_its_keyboard(
-    client: TestClient,  # noqa: F811
-    vk_runtime: Runtime,  # noqa: F811
+    client: TestClient,
+    vk_runtime: Runtime,
     clock: FrozenClock,
     vk_api: FakeVkApi,
 ) -> None:

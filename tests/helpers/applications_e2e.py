@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from core.clock import FrozenClock, SystemClock
 from core.config import Settings
@@ -17,24 +16,7 @@ from inbox.web.ui.live import serve_in_thread
 from otklik.demo import load_demo
 from otklik.web import create_app
 from tests.helpers.citizen_harness import citizen_bot
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") or os.environ.get("OTKLIK_REQUIRE_E2E"):
-            pytest.fail(f"{CHROMIUM} is missing (scripts/install-system-deps.sh installs it)")
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/install-system-deps.sh as root")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+from tests.helpers.ui_e2e import browser  # noqa: F401 (one Chromium fixture for every e2e suite)
 
 
 @pytest.fixture

@@ -3,14 +3,30 @@ publish on «Проверка базы», and a shipped-file upgrade."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 from fastapi.testclient import TestClient
 
 from inbox.kb_workflow import open_revision
 from inbox.runtime import Runtime
+from otklik.web import create_app
 from tests.helpers.ui import login
+
+
+@pytest.fixture
+def app(rt: Runtime) -> Iterator[object]:
+    """The app, started (its lifespan runs while the test does, as in production)."""
+    with TestClient(create_app(rt, start_scheduler=False)) as running:
+        yield running.app
+
+
+def client_of(app: object) -> contextlib.nullcontext[TestClient]:
+    """A browser of its own (not a context manager: that would stop the app at its end)."""
+    return contextlib.nullcontext(TestClient(app))  # type: ignore[arg-type]
 
 
 def chat(app: object, text: str) -> str:

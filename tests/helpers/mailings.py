@@ -6,7 +6,7 @@ from inbox import mailings
 from inbox.models import Conversation
 from inbox.runtime import Runtime
 from rules.proactive import SHIPPED, load_proactive_rules
-from tests.helpers.applications_ui import client, login, rt  # noqa: F401  (fixtures)
+from tests.helpers.applications_ui import client, login, rt  # noqa: F401
 
 RULES = load_proactive_rules(SHIPPED)
 
