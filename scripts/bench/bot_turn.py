@@ -1,0 +1,95 @@
+"""CPU cost of the knowledge-base part of a citizen bot turn (a benchmark, not a timed test).
+
+    .venv/bin/python scripts/bench/bot_turn.py [--rounds N] [--profile]
+
+What the citizen bot does per text message besides the database: the provider's ``get``
+(is the index current?), the foreign-language guess and ``KnowledgeBase.answer``. The
+messages are the colloquial and off-topic evaluation sets (slang, typos, translit). The
+provider reads a private copy of the shipped entries (``kb_dir``), as a server does. Prints
+CPU ms per turn (``time.process_time``) for the first round (cold word caches) and the later
+ones (warm), and the provider's share; ``--profile`` prints the top of a cProfile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bot.citizen.language import detect_foreign_language
+from knowledge_base.index_cache import load_cached
+from knowledge_base.russian import lemma, lemma_stem, stem
+from knowledge_base.store import KnowledgeBaseProvider, prepare_writable
+
+EVAL_DIR = Path(__file__).resolve().parents[2] / "knowledge_base" / "eval"
+
+
+def messages() -> list[str]:
+    texts: list[str] = []
+    for name in ("colloquial.yaml", "offtopic.yaml"):
+        data = yaml.safe_load((EVAL_DIR / name).read_text(encoding="utf-8"))
+        for part in data.values() if isinstance(data, dict) else [data]:
+            for item in part or []:
+                if isinstance(item, dict) and "text" in item:
+                    texts.append(str(item["text"]))
+    return texts
+
+
+def turn(provider: KnowledgeBaseProvider, text: str) -> str:
+    if detect_foreign_language(text) is not None:
+        return "foreign"
+    answer = provider.get().answer(text)
+    return answer.hit.entry_id if answer.hit else f"handoff:{answer.reason}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    texts = messages()
+    with tempfile.TemporaryDirectory() as tmp:
+        cache_dir = Path(tmp) / "cache"
+        # As a server: the index is read from the on-disk cache (built by an earlier run),
+        # so the word caches (lemmas) start cold, as in a freshly started worker.
+        load_cached(prepare_writable(Path(tmp) / "kb"), cache_dir=cache_dir)
+        for cached in (lemma, lemma_stem, stem):
+            cached.cache_clear()
+        provider = KnowledgeBaseProvider(
+            Path(tmp) / "kb", loader=lambda path: load_cached(path, cache_dir=cache_dir)
+        )
+        provider.get()  # the build is not part of a turn
+        started = time.process_time()
+        for text in texts:
+            turn(provider, text)
+        cold = (time.process_time() - started) / len(texts) * 1000
+        started = time.process_time()
+        for _ in range(args.rounds):
+            for text in texts:
+                turn(provider, text)
+        warm = (time.process_time() - started) / (len(texts) * args.rounds) * 1000
+        started = time.process_time()
+        for _ in range(args.rounds):
+            for _text in texts:
+                provider.get()
+        get_ms = (time.process_time() - started) / (len(texts) * args.rounds) * 1000
+        print(f"{len(texts)} messages, {args.rounds} warm rounds")
+        print(f"cold round: {cold:.2f} CPU ms/turn")
+        print(f"warm rounds: {warm:.2f} CPU ms/turn ({1000 / warm:.0f} turns/s)")
+        print(f"provider.get alone: {get_ms:.3f} CPU ms/call")
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for text in texts:
+                turn(provider, text)
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
