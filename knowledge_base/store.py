@@ -106,15 +106,40 @@ def active_dir(kb_dir: Path) -> Path:
     return kb_dir if has_entries(kb_dir) else SEED_DIR
 
 
-def fingerprint(directory: Path) -> Fingerprint:
+def _yaml_stats(directory: Path) -> tuple[tuple[str, int, int, int], ...]:
+    """(name, inode, size, mtime in ns) of each ``*.yaml`` file, by name: one ``scandir``,
+    no ``Path`` objects (the provider takes this before every use of the index)."""
     files: list[tuple[str, int, int, int]] = []
-    for name in _yaml_names(directory):
-        try:
-            stat = (directory / name).stat()
-        except FileNotFoundError:  # replaced or removed right now: the next check sees it
-            continue
-        files.append((name, stat.st_ino, stat.st_size, stat.st_mtime_ns))
-    return str(directory), tuple(files)
+    try:
+        with os.scandir(directory) as found:
+            for entry in found:
+                if not entry.name.endswith(".yaml"):
+                    continue
+                try:
+                    if not entry.is_file():
+                        continue
+                    stat = entry.stat()
+                except FileNotFoundError:  # replaced or removed right now: the next check sees it
+                    continue
+                files.append((entry.name, stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    except FileNotFoundError:
+        return ()
+    files.sort()
+    return tuple(files)
+
+
+def fingerprint(directory: Path) -> Fingerprint:
+    return str(directory), _yaml_stats(directory)
+
+
+def active_fingerprint(kb_dir: Path | None) -> Fingerprint:
+    """The fingerprint of ``active_dir(kb_dir)`` (the seed's when ``kb_dir`` is None), with
+    ``kb_dir`` read once: it is both the test of having entries and the fingerprint."""
+    if kb_dir is not None:
+        files = _yaml_stats(kb_dir)
+        if files:
+            return str(kb_dir), files
+    return fingerprint(SEED_DIR)
 
 
 def prepare_writable(kb_dir: Path) -> Path:
@@ -246,7 +271,7 @@ class KnowledgeBaseProvider:
 
     def _state(self) -> Any:
         """The directory's fingerprint, with the overlay's key when there is an overlay."""
-        files = fingerprint(self.entries_dir)
+        files = active_fingerprint(self.kb_dir)
         if self.overlay is None:
             return files
         now = time.monotonic()
