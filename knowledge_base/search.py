@@ -393,20 +393,30 @@ class KnowledgeBase:
         # few hundred entries nearly all are candidates, and building models dominated).
         scored: list[tuple[float, str, int, float, float]] = []
         best_class: tuple[float, str] = (0.0, "")
+        # Names bound once for the loop over every candidate; each float is computed by the
+        # same operations in the same order as written out plainly, so the scores are the same.
+        idf = self._idf
+        weighted = [(t, idf.get(t, 0.0)) for t in query_terms]  # the set's own order
+        doc_terms, entries = self._doc_terms, self.entries
+        bm25_of, ngram_of = bm25.get, ngram.get
+        w_bm25, w_ngrams, w_coverage = cfg.weight_bm25, cfg.weight_ngrams, cfg.weight_coverage
         for index in candidates:
-            doc = self._doc_terms[index]
-            covered = sum(self._idf[t] * min(1.0, doc[t]) for t in query_terms if t in doc)
-            coverage = covered / query_weight if query_weight else 0.0
-            similarity = ngram.get(index, 0.0)
+            if index in bm25:
+                doc = doc_terms[index]
+                covered = sum(w * min(1.0, doc[t]) for t, w in weighted if t in doc)
+                coverage = covered / query_weight if query_weight else 0.0
+            else:  # no query term in the entry (it would have a BM25 score): nothing covered
+                coverage = 0.0
+            similarity = ngram_of(index, 0.0)
             score = (
-                cfg.weight_bm25 * bm25.get(index, 0.0) / top_bm25
-                + cfg.weight_ngrams * similarity
-                + cfg.weight_coverage * coverage
+                w_bm25 * bm25_of(index, 0.0) / top_bm25
+                + w_ngrams * similarity
+                + w_coverage * coverage
             )
             if index >= n_entries:
                 best_class = max(best_class, (score, self._docs[index].id))
                 continue
-            scored.append((round(score, 4), self.entries[index].id, index, coverage, similarity))
+            scored.append((round(score, 4), entries[index].id, index, coverage, similarity))
         if not scored:
             return Ranking(hits=[], off_topic=best_class[1] or None)
         scored.sort(key=lambda item: (-item[0], item[1]))
