@@ -1,6 +1,6 @@
 """CPU cost of the knowledge-base part of a citizen bot turn (a benchmark, not a timed test).
 
-    .venv/bin/python scripts/bench/bot_turn.py [--rounds N] [--profile]
+    .venv/bin/python scripts/bench/bot_turn.py [--rounds N] [--profile] [--full N]
 
 What the citizen bot does per text message besides the database: the provider's ``get``
 (is the index current?), the foreign-language guess and ``KnowledgeBase.answer``. The
@@ -8,6 +8,9 @@ messages are the colloquial and off-topic evaluation sets (slang, typos, transli
 provider reads a private copy of the shipped entries (``kb_dir``), as a server does. Prints
 CPU ms per turn (``time.process_time``) for the first round (cold word caches) and the later
 ones (warm), and the provider's share; ``--profile`` prints the top of a cProfile.
+``--full N`` also times N whole turns (``CitizenBot.handle``: the conversation locked, the
+dialogue state loaded and saved, the answer stored in the outbox) on SQLite, for the
+evaluation messages spread over 50 citizens of VK and Telegram (their ingest is not timed).
 """
 
 from __future__ import annotations
@@ -47,10 +50,50 @@ def turn(provider: KnowledgeBaseProvider, text: str) -> str:
     return answer.hit.entry_id if answer.hit else f"handoff:{answer.reason}"
 
 
+def full_turns(count: int, texts: list[str]) -> float:
+    """CPU ms per ``CitizenBot.handle`` over ``count`` ingested events (SQLite)."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(EVAL_DIR.parents[1]))  # the repository: tests.helpers
+    from bot.citizen.engine import CitizenBot
+    from bot.normalize import normalize
+    from core.config import Settings
+    from inbox.db import upgrade
+    from inbox.runtime import build_runtime
+    from tests.helpers.workload import native_events
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        upgrade(url)
+        runtime = build_runtime(Settings(database_url=url, data_dir=Path(tmp)))
+        try:
+            bot = CitizenBot.from_settings(
+                runtime.factory, runtime.clock, runtime.rules_source, runtime.settings,
+                kb=runtime.kb,
+            )  # fmt: skip
+            runtime.kb.get()  # the first build is not part of a turn
+            turns = []
+            for n, native in enumerate(native_events(count, threads=50)):
+                body = json.loads(native.body)
+                message = body.get("message") or body["object"]["message"]
+                message["text"] = texts[n % len(texts)]
+                event = normalize(native.channel, json.dumps(body).encode(), runtime.profile)
+                _, processed = runtime.inbox.ingest(event)
+                turns.append((processed, event))
+            started = time.process_time()
+            for processed, event in turns:
+                bot.handle(processed, event)
+            return (time.process_time() - started) / count * 1000
+        finally:
+            runtime.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--full", type=int, default=0, help="whole turns to time (SQLite)")
     args = parser.parse_args()
     texts = messages()
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,6 +125,9 @@ def main() -> None:
         print(f"cold round: {cold:.2f} CPU ms/turn")
         print(f"warm rounds: {warm:.2f} CPU ms/turn ({1000 / warm:.0f} turns/s)")
         print(f"provider.get alone: {get_ms:.3f} CPU ms/call")
+        if args.full:
+            full = full_turns(args.full, texts)
+            print(f"whole turns: {full:.2f} CPU ms/turn ({1000 / full:.0f} turns/s)")
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
