@@ -8,50 +8,19 @@ and when» into the reply box.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from bot.normalize import normalize
-from core.clock import FrozenClock, SystemClock
-from core.config import Settings
 from core.events import Channel
-from inbox.db import upgrade
-from inbox.runtime import Runtime, build_runtime
-from inbox.web.ui.live import serve_in_thread
+from inbox.runtime import Runtime
 from knowledge_base.entries import load_entries
 from knowledge_base.store import SEED_DIR
-from otklik.demo import _tg_private, load_demo
-from otklik.web import create_app
-from tests.helpers.ui_e2e import browser, log_in  # noqa: F401
+from otklik.demo import _tg_private
+from tests.helpers.ui_e2e import base_url, browser, clock, log_in, page, rt  # noqa: F401
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    url = f"sqlite:///{tmp_path / 'otklik.sqlite3'}"
-    upgrade(url)
-    clock = FrozenClock(SystemClock().now())
-    runtime = build_runtime(Settings(database_url=url, data_dir=tmp_path), clock=clock)
-    load_demo(runtime)
-    yield runtime
-    runtime.dispose()
-
-
-@pytest.fixture
-def base_url(rt: Runtime) -> Iterator[str]:
-    with serve_in_thread(create_app(rt, start_scheduler=False)) as url:
-        yield url
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
-    yield context.new_page()
-    context.close()
 
 
 def test_each_field_of_the_entry_form_gets_its_own_live_verdict(page: Page, base_url: str) -> None:

@@ -21,6 +21,7 @@ would show it); pressing anything else is a test error, not a forged press.
 
 from __future__ import annotations
 
+import abc
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class Reply:
         return [b for row in self.buttons for b, _ in row]
 
 
-class ChatAdapter:
+class ChatAdapter(abc.ABC):
     """What every channel offers a scenario. Subclasses fill in the transport."""
 
     #: ``Conversation.channel`` of this channel.
@@ -80,16 +81,19 @@ class ChatAdapter:
         self.received: list[Reply] = []
 
     # -- the transport (per channel) -------------------------------------------------------
+    @abc.abstractmethod
     async def say(self, text: str) -> None:
-        raise NotImplementedError
+        """Each channel's adapter implements it."""
 
+    @abc.abstractmethod
     async def _press(self, button_id: str, label: str) -> None:
-        raise NotImplementedError
+        """Each channel's adapter implements it."""
 
+    @abc.abstractmethod
     async def _fetch(self) -> list[Reply]:
-        raise NotImplementedError
+        """Each channel's adapter implements it."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 (an optional hook: most adapters hold nothing)
         """Release what the adapter opened (sessions, clients)."""
 
     async def start(self) -> None:
