@@ -31,7 +31,7 @@ from inbox.kb_workflow import (
 from inbox.models import Operator, Role
 from inbox.runtime import Runtime
 from inbox.web.deps import RuntimeDep
-from inbox.web.ui.resources import readability_bar, save_bar
+from inbox.web.ui.resources import answer_texts, readability_bar, save_bar
 from inbox.web.ui.security import ROLE_RANK, AdminDep, SupervisorDep, verify_csrf
 from inbox.web.ui.templating import flash, render
 from knowledge_base.datafile import DataFileError
@@ -449,14 +449,9 @@ def kb_entry_save(
     «когда будет» are taken when the form has them (``why_when``: the page's form does; a
     blank field clears it); «когда» without «почему» is refused, as ``otklik kb check`` does.
     """
-    texts: dict[str, str | None] = {
-        "question": question.strip(),
-        "short_answer": short_answer.strip(),
-        "full_answer": full_answer.strip(),
-    }
-    if why_when:
-        texts["cannot_because"] = (cannot_because or "").strip() or None
-        texts["available_when"] = (available_when or "").strip() or None
+    texts = answer_texts(question, short_answer, full_answer, cannot_because, available_when)
+    if not why_when:
+        del texts["cannot_because"], texts["available_when"]
     with rt.factory() as session:
         try:
             data = current_data(session, rt.kb, entry_id)

@@ -35,7 +35,7 @@ from inbox.kb_workflow import (
 from inbox.models import KBRevision, Operator
 from inbox.runtime import Runtime
 from inbox.web.deps import RuntimeDep
-from inbox.web.ui.resources import readability_bar
+from inbox.web.ui.resources import answer_texts, readability_bar
 from inbox.web.ui.security import SupervisorDep, verify_csrf
 from inbox.web.ui.templating import flash, render
 from knowledge_base.merge import entry_data, unified_diff
@@ -167,10 +167,8 @@ def draft_save(
         if data is None:
             raise HTTPException(404, detail="Нет такой записи базы знаний.")
         data.update(
-            question=question, short_answer=short_answer, full_answer=full_answer,
-            cannot_because=(cannot_because or "").strip() or None,
-            available_when=(available_when or "").strip() or None,
-        )  # fmt: skip
+            answer_texts(question, short_answer, full_answer, cannot_because, available_when)
+        )
         try:
             row = save_draft(session, rt.kb, me, data, rt.clock.now())
         except WorkflowError as exc:

@@ -1,4 +1,4 @@
-"""Things the pages share: the knowledge base and the readability bar.
+"""Things the pages share: the knowledge base, the readability bar and an entry's edit form.
 
 The knowledge base is the runtime's shared provider (``Runtime.kb``): the same index the
 citizen bot and the phone robot answer from, reloaded after an entry is edited. The
@@ -38,3 +38,21 @@ def save_bar(request: Request, bar: ReadabilityBar) -> None:
     path.write_text(
         yaml.safe_dump(bar.model_dump(), allow_unicode=True, sort_keys=False), encoding="utf-8"
     )
+
+
+def answer_texts(
+    question: str,
+    short_answer: str,
+    full_answer: str,
+    cannot_because: str | None,
+    available_when: str | None,
+) -> dict[str, str | None]:
+    """The answer texts of a knowledge base entry's edit form, trimmed; a blank «почему нельзя»
+    or «когда будет» is ``None`` (the field is cleared)."""
+    return {
+        "question": question.strip(),
+        "short_answer": short_answer.strip(),
+        "full_answer": full_answer.strip(),
+        "cannot_because": (cannot_because or "").strip() or None,
+        "available_when": (available_when or "").strip() or None,
+    }
