@@ -12,40 +12,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import httpx
-from common import percentile, private_pg, table, write_result  # type: ignore[import-not-found]
+from common import (  # type: ignore[import-not-found]
+    add_db_option,
+    bench_runtime,
+    database,
+    db_kinds,
+    table,
+    timed_api,
+    write_result,
+)
 
 from core.clock import FrozenClock
-from core.config import Settings
-from inbox import api_tokens
 from inbox.applications import application_number
-from inbox.db import upgrade
 from inbox.models import Application, Citizen, Conversation
-from inbox.runtime import Runtime, build_runtime
-from otklik.web import create_app
+from inbox.runtime import Runtime
 
 SERVICES = ["lighting", "garbage", "roads", "yard", "heating"]
 STATUSES = ["submitted", "in_progress", "info_needed", "done", "refused"]
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "postgresql":
-        with private_pg() as url:
-            yield url
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
-        upgrade(url)
-        yield url
 
 
 def fill(rt: Runtime, count: int) -> list[str]:
@@ -82,26 +68,8 @@ def fill(rt: Runtime, count: int) -> list[str]:
 
 
 async def measure(rt: Runtime, numbers: list[str], requests: int) -> dict[str, Any]:
-    with rt.factory() as session:
-        _, token = api_tokens.create(
-            session, "bench", ["applications:write"], rt.clock.now(), "bench"
-        )
-        session.commit()
-    rt.settings.api_rate_burst = 10**9
-    app = create_app(rt, start_scheduler=False)
-    headers = {"Authorization": f"Bearer {token}"}
-    timings: dict[str, list[float]] = {"list": [], "list overdue": [], "get one": [], "change": []}
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-
-        async def timed(name: str, method: str, url: str, **kwargs: Any) -> None:
-            start = time.perf_counter()
-            answer = await client.request(
-                method, url, headers=headers | kwargs.pop("h", {}), **kwargs
-            )
-            timings[name].append((time.perf_counter() - start) * 1000)
-            assert answer.status_code in (200, 201), answer.text
-
+    names = ["list", "list overdue", "get one", "change"]
+    async with timed_api(rt, ["applications:write"], names) as timed:
         for i in range(requests):
             await timed("list", "GET", f"/api/v1/applications?offset={(i * 50) % 1000}")
             await timed("list overdue", "GET", "/api/v1/applications?overdue=true&status=submitted")
@@ -109,31 +77,26 @@ async def measure(rt: Runtime, numbers: list[str], requests: int) -> dict[str, A
             await timed(
                 "change", "POST", f"/api/v1/applications/{numbers[i % len(numbers)]}/status",
                 json={"status": "in_progress", "comment": "Взяли в работу."},
-                h={"Idempotency-Key": f"bench-{i}"},
+                headers={"Idempotency-Key": f"bench-{i}"},
             )  # fmt: skip
-    return {
-        name: {"median_ms": percentile(v, 50), "p95_ms": percentile(v, 95), "n": len(v)}
-        for name, v in timings.items()
-    }
+    return timed.figures()  # type: ignore[no-any-return]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--applications", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    add_db_option(parser)
     args = parser.parse_args()
-    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    kinds = db_kinds(args.db)
     results: dict[str, Any] = {}
     rows = []
     for kind in kinds:
-        with database(kind) as url, tempfile.TemporaryDirectory() as data:
-            clock = FrozenClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
-            rt = build_runtime(Settings(database_url=url, data_dir=Path(data)), clock=clock)
+        clock = FrozenClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
+        with database(kind) as url, bench_runtime(url, clock) as rt:
             numbers = fill(rt, args.applications)
             requests = min(args.requests, len(numbers))
             results[kind] = asyncio.run(measure(rt, numbers, requests))
-            rt.dispose()
         for name, figures in results[kind].items():
             rows.append([kind, name, figures["median_ms"], figures["p95_ms"], figures["n"]])
     print(f"{args.applications} applications")

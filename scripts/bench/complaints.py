@@ -8,29 +8,42 @@ Run: .venv/bin/python scripts/bench/complaints.py [DATABASE_URL] [N]
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from common import bench_runtime, database  # type: ignore[import-not-found]
+
 from core.clock import FrozenClock
-from core.config import Settings
 from inbox import complaints
 from inbox.applications import Actor
 from inbox.db import upgrade
 from inbox.models import Citizen, Conversation
-from inbox.runtime import build_runtime
+from inbox.runtime import Runtime
 
 
 def main() -> None:
-    data = Path(tempfile.mkdtemp(prefix="otklik-bench-complaints-"))
-    url = sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{data / 'bench.sqlite3'}"
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    upgrade(url)
     clock = FrozenClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
-    rt = build_runtime(Settings(database_url=url, data_dir=data), clock=clock)
-    now = clock.now()
+    with ExitStack() as stack:
+        if len(sys.argv) > 1:
+            url = sys.argv[1]
+            upgrade(url)
+        else:
+            url = stack.enter_context(database("sqlite"))
+        rt = stack.enter_context(bench_runtime(url, clock))
+        merged, changed, notified = run(rt, count)
+    print(
+        f"{url.split(':')[0]}, {count} supporters: merge {merged:.2f} s, "
+        f"status change {changed:.2f} s ({notified} messages queued)"
+    )
+
+
+def run(rt: Runtime, count: int) -> tuple[float, float, int]:
+    """Seconds to merge ``count`` appeals into one complaint, seconds of the status change that
+    answers them all, and how many messages it queued."""
+    now = rt.clock.now()
     with rt.factory() as session:
         ids = []
         for i in range(count):
@@ -65,11 +78,7 @@ def main() -> None:
         )  # fmt: skip
         session.commit()
     changed = time.perf_counter()
-    rt.dispose()
-    print(
-        f"{url.split(':')[0]}, {count} supporters: merge {merged - started:.2f} s, "
-        f"status change {changed - merged:.2f} s ({len(outcome.notified)} messages queued)"
-    )
+    return merged - started, changed - merged, len(outcome.notified)
 
 
 if __name__ == "__main__":

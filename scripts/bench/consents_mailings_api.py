@@ -14,40 +14,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import httpx
-from common import percentile, private_pg, table, write_result  # type: ignore[import-not-found]
+from common import (  # type: ignore[import-not-found]
+    add_db_option,
+    bench_runtime,
+    database,
+    db_kinds,
+    table,
+    timed_api,
+    write_result,
+)
 
 from core.clock import FrozenClock
-from core.config import Settings
-from inbox import api_tokens, mailings
-from inbox.db import upgrade
+from inbox import mailings
 from inbox.models import Citizen, Conversation
-from inbox.runtime import Runtime, build_runtime
-from otklik.web import create_app
+from inbox.runtime import Runtime
 from rules.proactive import proactive_rules
 
 AREAS = ["central", "north", "south"]
 TEXT = "Завтра с 9 до 17 часов на улице Ленина не будет воды."
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "postgresql":
-        with private_pg() as url:
-            yield url
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
-        upgrade(url)
-        yield url
 
 
 def fill(rt: Runtime, count: int) -> list[int]:
@@ -79,29 +67,14 @@ def fill(rt: Runtime, count: int) -> list[int]:
 
 
 async def measure(rt: Runtime, citizens: list[int], requests: int) -> dict[str, Any]:
-    with rt.factory() as session:
-        _, token = api_tokens.create(
-            session, "bench", ["consents:write", "mailings:write"], rt.clock.now(), "bench"
-        )
-        session.commit()
-    rt.settings.api_rate_burst = 10**9
-    app = create_app(rt, start_scheduler=False)
-    headers = {"Authorization": f"Bearer {token}"}
+    scopes = ["consents:write", "mailings:write"]
     names = ["registry", "record", "withdraw", "topics", "list", "create draft", "progress"]
-    timings: dict[str, list[float]] = {name: [] for name in names}
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-
-        async def timed(name: str, method: str, url: str, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            answer = await client.request(method, url, headers=headers, **kwargs)
-            timings[name].append((time.perf_counter() - start) * 1000)
-            assert answer.status_code in (200, 201), answer.text
-            return answer.json()
-
+    async with timed_api(rt, scopes, names) as timed:
         first = await timed("create draft", "POST", "/api/v1/mailings",
                             json={"topic": "outages", "text": TEXT})  # fmt: skip
-        await client.post(f"/api/v1/mailings/{first['id']}/schedule", headers=headers, json={})
+        await timed.client.post(
+            f"/api/v1/mailings/{first['id']}/schedule", headers=timed.headers, json={}
+        )
         start = time.perf_counter()
         written = mailings.run_round(rt)
         write_ms = (time.perf_counter() - start) * 1000
@@ -117,10 +90,7 @@ async def measure(rt: Runtime, citizens: list[int], requests: int) -> dict[str, 
             await timed("create draft", "POST", "/api/v1/mailings",
                         json={"topic": "outages", "area": "north", "text": TEXT})  # fmt: skip
             await timed("progress", "GET", f"/api/v1/mailings/{first['id']}")
-    result: dict[str, Any] = {
-        name: {"median_ms": percentile(v, 50), "p95_ms": percentile(v, 95), "n": len(v)}
-        for name, v in timings.items()
-    }
+    result: dict[str, Any] = timed.figures()
     result["worker writes the mailing"] = {"recipients": written, "ms": round(write_ms)}
     return result
 
@@ -129,21 +99,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    add_db_option(parser)
     args = parser.parse_args()
-    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    kinds = db_kinds(args.db)
     results: dict[str, Any] = {}
     rows = []
     for kind in kinds:
-        with database(kind) as url, tempfile.TemporaryDirectory() as data:
-            clock = FrozenClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
-            settings = Settings(
-                database_url=url, data_dir=Path(data), secret_key="bench-secret-key" * 3
-            )
-            rt = build_runtime(settings, clock=clock)
+        clock = FrozenClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
+        with (
+            database(kind) as url,
+            bench_runtime(url, clock, secret_key="bench-secret-key" * 3) as rt,
+        ):
             citizens = fill(rt, args.subscribers)
             results[kind] = asyncio.run(measure(rt, citizens, args.requests))
-            rt.dispose()
         for name, figures in results[kind].items():
             if "median_ms" in figures:
                 rows.append([kind, name, figures["median_ms"], figures["p95_ms"], figures["n"]])

@@ -19,27 +19,28 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from common import private_pg, table, write_result  # type: ignore[import-not-found]
+from common import (  # type: ignore[import-not-found]
+    add_db_option,
+    bench_runtime,
+    database,
+    db_kinds,
+    table,
+    write_result,
+)
 from sqlalchemy.exc import OperationalError
 from sqlmodel import func, select
 
 from core.clock import FrozenClock
-from core.config import Settings
 from inbox import mailings
-from inbox.db import upgrade
 from inbox.mailings import MailingDraft, Unsubscribe
 from inbox.models import Citizen, Consent, Conversation, MailingRecipient, Message, Subscription
 from inbox.outbox import PLATFORM_RATES, Outbox
-from inbox.runtime import Runtime, build_runtime
+from inbox.runtime import Runtime
 from rules.proactive import SHIPPED, load_proactive_rules
 
 RULES = load_proactive_rules(SHIPPED)
@@ -54,18 +55,6 @@ factory = session_factory(make_engine(sys.argv[1]))
 links = Unsubscribe("b" * 40, "https://otklik.example")
 send_due(factory, load_proactive_rules(SHIPPED), datetime.fromisoformat(sys.argv[2]), links)
 """
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "postgresql":
-        with private_pg() as url:
-            yield url
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
-        upgrade(url)
-        yield url
 
 
 def seed(rt: Runtime, count: int, topic: str) -> None:
@@ -145,9 +134,8 @@ async def deliver(rt: Runtime, rates: dict[str, float] | None) -> tuple[StandIn,
 
 
 def run(kind: str, recipients: int, paced: int) -> dict[str, Any]:
-    with database(kind) as url:
-        clock = FrozenClock(datetime.now(UTC))
-        rt = build_runtime(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), clock)
+    clock = FrozenClock(datetime.now(UTC))
+    with database(kind) as url, bench_runtime(url, clock) as rt:
         seed(rt, recipients, "outages")
         writer = subprocess.Popen([sys.executable, "-c", WRITER, url, clock.now().isoformat()])
         while count(rt, MailingRecipient) < recipients // 3:
@@ -165,7 +153,6 @@ def run(kind: str, recipients: int, paced: int) -> dict[str, Any]:
         seed(rt, paced * 2, "heating_season")
         mailings.send_due(rt.factory, RULES, clock.now(), LINKS)
         paced_in, paced_seconds = asyncio.run(deliver(rt, PLATFORM_RATES))
-        rt.dispose()
     return {
         "db": kind,
         "recipients": recipients,
@@ -188,9 +175,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--paced", type=int, default=300)
-    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    add_db_option(parser)
     args = parser.parse_args()
-    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    kinds = db_kinds(args.db)
     results = [run(kind, args.recipients, args.paced) for kind in kinds]
     keys = list(results[0])
     print(table(keys, [[r[k] for k in keys] for r in results]))
