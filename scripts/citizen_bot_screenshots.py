@@ -2,33 +2,23 @@
 (headless Chromium, the real bot): the consent shown before subscribing, a mailing with its
 unsubscribe button, and an application's refusal with why and when.
 
-Run: .venv/bin/python scripts/citizen_bot_screenshots.py
+Run: .venv/bin/python scripts/citizen_bot_screenshots.py [--out DIR]
 """
 
 from __future__ import annotations
 
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from playwright.sync_api import Page, expect, sync_playwright
+from _browser import demo_runtime, out_dir, served  # type: ignore[import-not-found]
+from playwright.sync_api import Page, expect
 from sqlmodel import select
 
-from core.clock import FrozenClock, SystemClock
-from core.config import Settings
 from inbox import applications, mailings
 from inbox.applications import Actor, ChangeRequest
-from inbox.db import upgrade
 from inbox.models import Application
-from inbox.runtime import build_runtime
-from inbox.web.ui.live import serve_in_thread
-from otklik.web import create_app
 from rules.proactive import proactive_rules
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
 MAILING = "Отопление включат в понедельник. К вечеру в домах будет тепло."
 
 
@@ -43,14 +33,10 @@ def say(page: Page, text: str) -> None:
 
 
 def main() -> None:
-    data = Path(tempfile.mkdtemp(prefix="otklik-citizen-"))
-    url = f"sqlite:///{data / 'otklik.sqlite3'}"
-    upgrade(url)
-    clock = FrozenClock(SystemClock().now())
-    rt = build_runtime(Settings(database_url=url, data_dir=data), clock=clock)
+    out = out_dir(__doc__)
+    rt, clock = demo_runtime("otklik-citizen-", demo=False)
     rules = proactive_rules(rt.settings.rules_dir)
-    with serve_in_thread(create_app(rt, start_scheduler=False)) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with served(rt) as (base, browser):
 
         def phone() -> Page:
             context = browser.new_context(viewport={"width": 480, "height": 860}, locale="ru-RU")
@@ -64,7 +50,7 @@ def main() -> None:
         expect(citizen.get_by_text("Прочитайте и подтвердите согласие")).to_be_visible(
             timeout=10_000
         )
-        citizen.screenshot(path=str(OUT / "webchat-consent.png"))
+        citizen.screenshot(path=str(out / "webchat-consent.png"))
         press(citizen, "Согласен")
         expect(citizen.get_by_text("Готово: вы подписаны")).to_be_visible(timeout=10_000)
         with rt.factory() as session:
@@ -73,7 +59,7 @@ def main() -> None:
             session.commit()
         mailings.run_round(rt)
         expect(citizen.locator(".msg", has_text=MAILING)).to_be_visible(timeout=15_000)
-        citizen.screenshot(path=str(OUT / "webchat-mailing.png"))
+        citizen.screenshot(path=str(out / "webchat-mailing.png"))
 
         applicant = phone()  # another citizen: another session
         applicant.goto(f"{base}/chat")
@@ -98,10 +84,8 @@ def main() -> None:
             )
             session.commit()
         expect(applicant.get_by_text("сделать это сейчас нельзя")).to_be_visible(timeout=15_000)
-        applicant.screenshot(path=str(OUT / "webchat-application-refused.png"))
-        browser.close()
-    rt.dispose()
-    print(f"screenshots in {OUT}")
+        applicant.screenshot(path=str(out / "webchat-application-refused.png"))
+    print(f"screenshots in {out}")
 
 
 if __name__ == "__main__":

@@ -1,41 +1,24 @@
 """Screenshots of shared complaints into docs/screenshots/ (demo data, headless Chromium):
 the list, one complaint with its status form, and the public tracker page.
 
-Run: .venv/bin/python scripts/complaint_screenshots.py
+Run: .venv/bin/python scripts/complaint_screenshots.py [--out DIR]
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from playwright.sync_api import sync_playwright
+from _browser import demo_runtime, logged_in, out_dir, served  # type: ignore[import-not-found]
 from sqlmodel import col, select
 
-from core.clock import FrozenClock, SystemClock
-from core.config import Settings
 from inbox import complaints
 from inbox.applications import Actor
-from inbox.db import upgrade
 from inbox.models import Conversation
-from inbox.runtime import build_runtime
-from inbox.web.ui.live import serve_in_thread
-from otklik.demo import load_demo
-from otklik.web import create_app
-
-OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
 
 
 def main() -> None:
-    data = Path(tempfile.mkdtemp(prefix="otklik-complaints-"))
-    url = f"sqlite:///{data / 'otklik.sqlite3'}"
-    upgrade(url)
-    clock = FrozenClock(SystemClock().now())
-    rt = build_runtime(Settings(database_url=url, data_dir=data), clock=clock)
-    load_demo(rt)
+    out = out_dir(__doc__)
+    rt, clock = demo_runtime("otklik-complaints-")
     zone = ZoneInfo(rt.rules.calendar.timezone)
     with rt.factory() as session:
         ids = [
@@ -62,23 +45,16 @@ def main() -> None:
         )  # fmt: skip
         session.commit()
         slug, lights_id = lights.slug, lights.id
-    with serve_in_thread(create_app(rt, start_scheduler=False)) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 900})
-        page.goto(f"{base}/ui/login")
-        page.fill("input[name=login]", "anna")
-        page.fill("input[name=password]", "operator-demo")
-        page.click("button[type=submit]")
+    with served(rt) as (base, browser):
+        page = logged_in(browser, base, "anna", "operator-demo")
         page.goto(f"{base}/ui/complaints")
-        page.screenshot(path=str(OUT / "complaints.png"), full_page=True)
+        page.screenshot(path=str(out / "complaints.png"), full_page=True)
         page.goto(f"{base}/ui/complaints/{lights_id}")
-        page.screenshot(path=str(OUT / "complaint.png"), full_page=True)
+        page.screenshot(path=str(out / "complaint.png"), full_page=True)
         public = browser.new_page(viewport={"width": 1000, "height": 800})
         public.goto(f"{base}/public/complaints/{slug}")
-        public.screenshot(path=str(OUT / "public-complaint.png"), full_page=True)
-        browser.close()
-    rt.dispose()
-    print(f"screenshots in {OUT}")
+        public.screenshot(path=str(out / "public-complaint.png"), full_page=True)
+    print(f"screenshots in {out}")
 
 
 if __name__ == "__main__":

@@ -1,41 +1,23 @@
 """Screenshots of KB review into docs/screenshots/ (demo data, headless Chromium): the review
 queue with a draft's diff, and an entry's versions with the diff of two.
 
-Run: .venv/bin/python scripts/kb_review_screenshots.py
+Run: .venv/bin/python scripts/kb_review_screenshots.py [--out DIR]
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
-from playwright.sync_api import sync_playwright
+from _browser import demo_runtime, logged_in, out_dir, served  # type: ignore[import-not-found]
 from sqlmodel import select
 
-from core.clock import FrozenClock, SystemClock
-from core.config import Settings
-from inbox.db import upgrade
 from inbox.kb_workflow import approve, current_data, published, save_draft
 from inbox.models import Operator
-from inbox.runtime import build_runtime
-from inbox.web.ui.live import serve_in_thread
-from otklik.demo import load_demo
-from otklik.web import create_app
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
 ENTRY = "garbage-bulky"
 
 
 def main() -> None:
-    data = Path(tempfile.mkdtemp(prefix="otklik-kb-review-"))
-    url = f"sqlite:///{data / 'otklik.sqlite3'}"
-    upgrade(url)
-    rt = build_runtime(
-        Settings(database_url=url, data_dir=data), clock=FrozenClock(SystemClock().now())
-    )
-    load_demo(rt)
+    out = out_dir(__doc__)
+    rt, _ = demo_runtime("otklik-kb-review-")
     with rt.factory() as session:
         admin = session.exec(select(Operator).where(Operator.login == "admin")).one()
         boss = session.exec(select(Operator).where(Operator.login == "svetlana")).one()
@@ -53,20 +35,13 @@ def main() -> None:
                    "Напишите нам адрес в личные сообщения."}, rt.clock.now())  # fmt: skip
         session.commit()
     published(rt.kb)
-    with serve_in_thread(create_app(rt, start_scheduler=False)) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 900})
-        page.goto(f"{base}/ui/login")
-        page.fill("input[name=login]", "svetlana")
-        page.fill("input[name=password]", "supervisor-demo")
-        page.click("button[type=submit]")
+    with served(rt) as (base, browser):
+        page = logged_in(browser, base, "svetlana", "supervisor-demo")
         page.goto(f"{base}/ui/kb/review")
-        page.screenshot(path=str(OUT / "kb-review.png"), full_page=True)
+        page.screenshot(path=str(out / "kb-review.png"), full_page=True)
         page.goto(f"{base}/ui/kb/history/{ENTRY}")
-        page.screenshot(path=str(OUT / "kb-history.png"), full_page=True)
-        browser.close()
-    rt.dispose()
-    print(f"screenshots in {OUT}")
+        page.screenshot(path=str(out / "kb-history.png"), full_page=True)
+    print(f"screenshots in {out}")
 
 
 if __name__ == "__main__":

@@ -1,32 +1,20 @@
 """Take screenshots of the main screens into docs/screenshots/ (demo data, headless Chromium).
 
-Run: .venv/bin/python scripts/ui_screenshots.py
+Run: .venv/bin/python scripts/ui_screenshots.py [--out DIR]
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from _browser import demo_runtime, logged_in, out_dir, served  # type: ignore[import-not-found]
 
-from core.clock import FrozenClock, SystemClock
-from core.config import RULES_DIR, Settings
+from core.clock import FrozenClock
 from inbox import workflow
-from inbox.db import upgrade
 from inbox.models import Conversation, Operator, Rating
 from inbox.outbox import Outbox
-from inbox.runtime import build_runtime
-from inbox.web.ui.live import serve_in_thread
-from otklik.demo import load_demo
-from otklik.web import create_app
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
 HARD_REPLY = (
     "Здравствуйте! В целях осуществления мероприятий по обеспечению надлежащего "
     "функционирования системы теплоснабжения проводятся работы."
@@ -122,46 +110,31 @@ def _applications(rt, clock: FrozenClock) -> None:  # type: ignore[no-untyped-de
 
 
 def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    data = Path(tempfile.mkdtemp(prefix="otklik-shots-"))
-    url = f"sqlite:///{data / 'otklik.sqlite3'}"
-    upgrade(url)
-    clock = FrozenClock(SystemClock().now())
-    rules = data / "rules"  # a private copy: the admin pages write to these files
-    shutil.copytree(RULES_DIR, rules, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    settings = Settings(
-        database_url=url, data_dir=data, rules_dir=rules, profile=rules / "agency.example.yaml"
-    )
-    rt = build_runtime(settings, clock=clock)
-    load_demo(rt)
+    out = out_dir(__doc__)
+    rt, clock = demo_runtime("otklik-shots-", private_rules=True)
     _history(rt, clock)
     _applications(rt, clock)
     clock.advance(timedelta(minutes=5))
     from inbox.scheduler import run_sla_scan
 
     run_sla_scan(rt)
-    with serve_in_thread(create_app(rt, start_scheduler=False)) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 900})
-        page.goto(f"{base}/ui/login")
-        page.fill("input[name=login]", "admin")
-        page.fill("input[name=password]", "admin-demo")
-        page.click("button[type=submit]")
-        page.screenshot(path=str(OUT / "inbox.png"), full_page=True)
+    with served(rt) as (base, browser):
+        page = logged_in(browser, base, "admin", "admin-demo")
+        page.screenshot(path=str(out / "inbox.png"), full_page=True)
         page.click("table.queue tbody tr:first-child td.preview a")
         page.fill("#reply-text", HARD_REPLY)
         page.wait_for_selector(".verdict.bad")
-        page.screenshot(path=str(OUT / "conversation.png"), full_page=True)
+        page.screenshot(path=str(out / "conversation.png"), full_page=True)
         page.goto(f"{base}/ui/dashboard")
-        page.screenshot(path=str(OUT / "dashboard.png"), full_page=True)
+        page.screenshot(path=str(out / "dashboard.png"), full_page=True)
         page.goto(f"{base}/ui/admin/rules")
         page.fill("#yaml-text", RULES_WITH_ERROR)
         page.click("button.primary")
-        page.screenshot(path=str(OUT / "admin-rules-rejected.png"), full_page=False)
+        page.screenshot(path=str(out / "admin-rules-rejected.png"), full_page=False)
         page.goto(f"{base}/public/ratings")
-        page.screenshot(path=str(OUT / "public-ratings.png"), full_page=True)
+        page.screenshot(path=str(out / "public-ratings.png"), full_page=True)
         page.goto(f"{base}/ui/applications")
-        page.screenshot(path=str(OUT / "applications.png"), full_page=True)
+        page.screenshot(path=str(out / "applications.png"), full_page=True)
         page.click("table.applications tbody tr:last-child a")
         page.select_option("select[name=status]", "refused")
         page.fill("textarea[name=reason]", "Этот фонарь заменят вместе со всей линией весной.")
@@ -169,15 +142,13 @@ def main() -> None:
             "input[name=expected_date]", (clock.now() + timedelta(days=150)).strftime("%Y-%m-%d")
         )
         page.wait_for_selector(".app-preview .app-message")
-        page.screenshot(path=str(OUT / "application.png"), full_page=True)
+        page.screenshot(path=str(out / "application.png"), full_page=True)
         page.goto(f"{base}/ui/admin/tokens")
         page.fill("input[name=name]", "1С-документооборот")
         page.check("input[value='applications:write']")
         page.click("button.primary")
-        page.screenshot(path=str(OUT / "admin-tokens.png"), full_page=False)
-        browser.close()
-    rt.dispose()
-    print(f"screenshots in {OUT}")
+        page.screenshot(path=str(out / "admin-tokens.png"), full_page=False)
+    print(f"screenshots in {out}")
 
 
 if __name__ == "__main__":
