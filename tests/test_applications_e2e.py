@@ -12,7 +12,7 @@ from sqlmodel import select
 from bot.citizen import texts
 from inbox.models import Application, ApplicationStatusChange
 from inbox.runtime import Runtime
-from tests.helpers.applications_e2e import base_url, browser, new_page, rt  # noqa: F401
+from tests.helpers.applications_e2e import base_url, browser, clock, new_page, rt  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from core.clock import FrozenClock
-from core.config import Settings
-from inbox import complaints, operators
-from inbox.demo_accounts import DEMO_OPERATORS
+from inbox import complaints
 from inbox.models import (
     Citizen,
     ComplaintStatusChange,
@@ -24,25 +22,16 @@ from inbox.models import (
     Message,
     SharedComplaint,
 )
-from inbox.runtime import Runtime, build_runtime
+from inbox.runtime import Runtime
 from otklik.web import create_app
 from tests.helpers.complaints_harness import make_appeal, make_complaint
+from tests.helpers.ui import client, login, ui_runtime  # noqa: F401
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FLASH = re.compile(r'<p class="flash ([a-z]+)" role="status">([^<]*)</p>')
 
 
 def make_runtime(db_url: str, clock: FrozenClock, tmp_path: Path, **settings: object) -> Runtime:
-    runtime = build_runtime(
-        Settings(database_url=db_url, data_dir=tmp_path, secret_key="test-secret" * 4,
-                 **settings),  # type: ignore[arg-type]
-        clock=clock,
-    )  # fmt: skip
-    with runtime.factory() as session:
-        for login_name, name, role, password in DEMO_OPERATORS:
-            operators.create(session, login_name, name, role.value, password)
-        session.commit()
-    return runtime
+    return ui_runtime(db_url, clock, tmp_path, demo=False, secret_key="test-secret" * 4, **settings)
 
 
 @pytest.fixture
@@ -50,23 +39,6 @@ def rt(db_url: str, clock: FrozenClock, tmp_path: Path) -> Iterator[Runtime]:
     runtime = make_runtime(db_url, clock, tmp_path, rate_limit_public_burst=1000)
     yield runtime
     runtime.dispose()
-
-
-@pytest.fixture
-def client(rt: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(rt, start_scheduler=False)) as test_client:
-        yield test_client
-
-
-def login(client: TestClient, name: str = "anna", password: str = "operator-demo") -> str:
-    token = CSRF.search(client.get("/ui/login").text)
-    assert token
-    page = client.post(
-        "/ui/login", data={"login": name, "password": password, "csrf_token": token.group(1)}
-    )
-    found = CSRF.search(page.text)
-    assert page.status_code == 200 and found
-    return found.group(1)
 
 
 def flash_of(text: str) -> tuple[str, str]:
@@ -91,7 +63,7 @@ def test_an_operator_merges_appeals_by_number_and_answers_everyone_at_once(
     client: TestClient, rt: Runtime
 ) -> None:
     appeals = [make_appeal(rt, n) for n in (1, 2, 3)]
-    csrf = login(client)
+    csrf = login(client, "anna", "operator-demo")
     listing = client.get("/ui/complaints")
     assert listing.status_code == 200 and 'id="new-complaint"' in listing.text
     numbers = ", ".join(number_of(rt, a) for a in appeals)
@@ -136,7 +108,7 @@ def test_from_the_conversation_view_an_appeal_starts_or_joins_a_complaint(
     client: TestClient, rt: Runtime
 ) -> None:
     first, second = make_appeal(rt, 1), make_appeal(rt, 2)
-    csrf = login(client)
+    csrf = login(client, "anna", "operator-demo")
     view = client.get(f"/ui/c/{first}")
     assert f'hx-get="/ui/c/{first}/complaints"' in view.text
     panel = client.get(f"/ui/c/{first}/complaints")
@@ -179,7 +151,7 @@ def test_bad_input_creates_nothing_and_says_why(
     client: TestClient, rt: Runtime, fields: dict[str, str], said: str
 ) -> None:
     appeal = make_appeal(rt, 1)
-    csrf = login(client)
+    csrf = login(client, "anna", "operator-demo")
     data = {"csrf_token": csrf, "title": "Фонари", "place": "Ленина 5", "topic": "lighting",
             "numbers": number_of(rt, appeal), **fields}  # fmt: skip
     page = client.post("/ui/complaints", data=data)
@@ -191,7 +163,7 @@ def test_bad_input_creates_nothing_and_says_why(
 def test_without_login_or_csrf_nothing_changes(client: TestClient, rt: Runtime) -> None:
     complaint_id = make_complaint(rt, [make_appeal(rt, 1)])
     assert client.get("/ui/complaints", follow_redirects=False).status_code == 303
-    login(client)
+    login(client, "anna", "operator-demo")
     refused = client.post(f"/ui/complaints/{complaint_id}/status", data={"status": "done"})
     assert refused.status_code == 403
     for path in ("/ui/complaints/0", f"/ui/complaints/{2**40}", "/ui/complaints/abc"):
@@ -213,7 +185,7 @@ def test_the_tracker_shows_the_problem_count_status_answer_and_date_and_nothing_
         assert citizen is not None
         citizen.display_name = "Мария Иванова +79001234567"
         session.commit()
-    csrf = login(client)
+    csrf = login(client, "anna", "operator-demo")
     client.post(
         f"/ui/complaints/{complaint_id}/status",
         data={"csrf_token": csrf, "status": "in_progress", "answer": "Бригада придёт в среду.",
@@ -270,7 +242,7 @@ def test_conversations_ticked_in_the_inbox_queue_become_one_complaint(
     client: TestClient, rt: Runtime
 ) -> None:
     appeals = [make_appeal(rt, n) for n in (1, 2, 3)]
-    csrf = login(client)
+    csrf = login(client, "anna", "operator-demo")
     inbox = client.get("/ui/inbox")
     assert 'hx-get="/ui/complaints/merge-form"' in inbox.text
     for appeal in appeals:
@@ -301,7 +273,7 @@ def test_an_appeal_merged_by_mistake_is_taken_off_and_told_nothing_more(
     lead, mistake = make_appeal(rt, 1), make_appeal(rt, 2)
     complaint_id = make_complaint(rt, [lead, mistake])
     other = make_complaint(rt, [make_appeal(rt, 3)], place="ул. Мира, 3")
-    csrf = login(client)
+    csrf = login(client, "anna", "operator-demo")
     page = client.get(f"/ui/complaints/{complaint_id}")
     assert page.text.count(">Убрать</button>") == 1  # not the appeal carrying the clock
     with rt.factory() as session:

@@ -10,7 +10,7 @@ from sqlmodel import select
 from inbox import mailings
 from inbox.models import Subscription
 from inbox.runtime import Runtime
-from tests.helpers.applications_e2e import base_url, browser, new_page, rt  # noqa: F401
+from tests.helpers.applications_e2e import base_url, browser, clock, new_page, rt  # noqa: F401
 
 import pytest  # isort: skip
 

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page
 
-from core.clock import FrozenClock, SystemClock
-from core.config import Settings
-from inbox.db import upgrade
-from inbox.runtime import Runtime, build_runtime
+from core.clock import FrozenClock
+from inbox.runtime import Runtime
 from inbox.web.ui.live import serve_in_thread
-from otklik.demo import load_demo
 from otklik.web import create_app
 from tests.helpers.citizen_harness import citizen_bot
-from tests.helpers.ui_e2e import browser  # noqa: F401 (one Chromium fixture for every e2e suite)
-
-
-@pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    url = f"sqlite:///{tmp_path / 'otklik.sqlite3'}"
-    upgrade(url)
-    clock = FrozenClock(SystemClock().now())
-    runtime = build_runtime(Settings(database_url=url, data_dir=tmp_path), clock=clock)
-    load_demo(runtime)
-    yield runtime
-    runtime.dispose()
+from tests.helpers.ui_e2e import browser, clock, rt  # noqa: F401 (shared by every e2e suite)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Operator UI helpers: a runtime, logging in, ingesting a private message."""
+"""Operator UI helpers: a runtime (with the demo data or only its accounts), a client, logging
+in, ingesting a private message."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +17,8 @@ from bot.normalize import normalize
 from core.clock import FrozenClock
 from core.config import RULES_DIR, Settings
 from core.events import Channel
+from inbox import operators
+from inbox.demo_accounts import DEMO_OPERATORS
 from inbox.runtime import Runtime, build_runtime
 from otklik.demo import _tg_private, load_demo
 from otklik.web import create_app
@@ -22,17 +26,32 @@ from otklik.web import create_app
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+def ui_runtime(
+    db_url: str, clock: FrozenClock, tmp_path: Path, *, demo: bool = True, **overrides: Any
+) -> Runtime:
+    """A runtime for the operator UI suites. With ``demo``: the demo data and private copies of
+    the rules and profile (admin edits them); without: only the demo accounts, no appeals.
+    ``overrides`` are settings (the secret key is ``test-secret`` unless one is given)."""
+    values: dict[str, Any] = {"secret_key": "test-secret", **overrides}
+    if demo:
+        rules = tmp_path / "rules"
+        shutil.copytree(RULES_DIR, rules, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+        values = {"rules_dir": rules, "profile": rules / "agency.example.yaml", **values}
+    runtime = build_runtime(Settings(database_url=db_url, data_dir=tmp_path, **values), clock=clock)
+    if demo:
+        load_demo(runtime)
+    else:
+        with runtime.factory() as session:
+            for login_name, name, role, password in DEMO_OPERATORS:
+                operators.create(session, login_name, name, role.value, password)
+            session.commit()
+    return runtime
+
+
 @pytest.fixture
 def rt(db_url: str, clock: FrozenClock, tmp_path: Path) -> Iterator[Runtime]:
     """A runtime with demo data and private copies of the rules and profile (admin edits them)."""
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES_DIR, rules, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    settings = Settings(
-        database_url=db_url, data_dir=tmp_path, rules_dir=rules,
-        profile=rules / "agency.example.yaml", secret_key="test-secret",
-    )  # fmt: skip
-    runtime = build_runtime(settings, clock=clock)
-    load_demo(runtime)
+    runtime = ui_runtime(db_url, clock, tmp_path)
     yield runtime
     runtime.dispose()
 
