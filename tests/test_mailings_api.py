@@ -19,6 +19,14 @@ from inbox.models import ApiToken, Conversation, Mailing, Message
 from inbox.runtime import Runtime
 from knowledge_base.readability import check_text, load_bar
 from otklik.web import create_app
+from tests.helpers.api_abuse import (
+    BAD_AUTH,
+    assert_guessing_stopped_whatever_the_forwarding_headers_say,
+    assert_ids_refused,
+    assert_odd_bodies_refused,
+    assert_unauthorised,
+    bearer,
+)
 from tests.helpers.applications_harness import make_token
 from tests.helpers.citizen_harness import citizen_bot
 from tests.helpers.consent import webchat_subscribe
@@ -44,10 +52,6 @@ def app(runtime: Runtime, clock: FrozenClock):  # type: ignore[no-untyped-def]
 def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     with TestClient(app) as test_client:
         yield test_client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def draft(client: TestClient, token: str, **fields: object) -> dict:  # type: ignore[type-arg]
@@ -207,6 +211,20 @@ def test_scopes_are_checked_and_a_revoked_token_is_refused(
         assert [m.status for m in session.exec(select(Mailing)).all()] == ["draft"]
 
 
+@pytest.mark.parametrize("headers", BAD_AUTH)
+def test_missing_or_unknown_tokens_get_the_same_401(
+    client: TestClient, runtime: Runtime, headers: dict[str, str]
+) -> None:
+    make_token(runtime, "reports", "mailings:read")
+    assert_unauthorised(client.get(BASE, headers=headers))
+
+
+def test_an_address_guessing_tokens_is_stopped_whatever_forwarding_headers_say(
+    client: TestClient, runtime: Runtime
+) -> None:
+    assert_guessing_stopped_whatever_the_forwarding_headers_say(client, runtime, BASE)
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -244,13 +262,13 @@ def test_others_ids_huge_numbers_bad_times_and_lone_surrogates_get_4xx_not_500(
 ) -> None:
     token = make_token(runtime, "backoffice", "mailings:write")
     made = draft(client, token)
-    for mailing_id in (str(made["id"] + 1), "0", "-1", str(2**63), "1e3", "%EF%BC%91", "١"):
-        assert client.get(f"{BASE}/{mailing_id}", headers=bearer(token)).status_code in (
-            404, 422,
-        ), mailing_id  # fmt: skip
-        for action in ("schedule", "cancel"):
-            answer = client.post(f"{BASE}/{mailing_id}/{action}", headers=bearer(token), json={})
-            assert answer.status_code in (404, 422), (mailing_id, action)
+    auth = bearer(token)
+    assert_ids_refused(lambda i: client.get(f"{BASE}/{i}", headers=auth), made["id"])
+    for action in ("schedule", "cancel"):
+        assert_ids_refused(
+            lambda i, action=action: client.post(f"{BASE}/{i}/{action}", headers=auth, json={}),
+            made["id"],
+        )
     for at, why in (
         ("2026-12-01T09:00:00", "no time zone"),
         ((clock.now() - timedelta(days=1)).isoformat(), "the past"),
@@ -266,15 +284,7 @@ def test_others_ids_huge_numbers_bad_times_and_lone_surrogates_get_4xx_not_500(
         assert answer.status_code == 422, why
         assert answer.json()["field"] == "scheduled_at", why
     raw = '{"topic": "heating_season", "text": "\\ud800 Воды не будет."}'
-    lone = client.post(
-        BASE, content=raw.encode(), headers={**bearer(token), "Content-Type": "application/json"}
-    )
-    assert lone.status_code == 422
-    deep = "[" * 5000 + "]" * 5000
-    nested = client.post(
-        BASE, content=deep.encode(), headers={**bearer(token), "Content-Type": "application/json"}
-    )
-    assert nested.status_code in (400, 413, 422)
+    assert_odd_bodies_refused(client, BASE, token, raw)
     for params in ({"limit": 0}, {"limit": 10**9}, {"offset": -1}, {"status": "gone"},
                    {"topic": "x" * 100}):  # fmt: skip
         assert client.get(BASE, headers=bearer(token), params=params).status_code == 422, params
