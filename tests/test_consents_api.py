@@ -20,11 +20,8 @@ from inbox.runtime import Runtime
 from otklik.web import create_app
 from rules.proactive import SHIPPED, load_proactive_rules
 from tests.helpers.api_abuse import (
-    BAD_AUTH,
-    assert_guessing_stopped_whatever_the_forwarding_headers_say,
     assert_ids_refused,
     assert_odd_bodies_refused,
-    assert_unauthorised,
     bearer,
 )
 from tests.helpers.applications_harness import make_token
@@ -183,22 +180,6 @@ def test_scopes_are_checked_and_a_revoked_token_is_refused(
     )
     assert revoked.status_code == 401
     assert all(c.withdrawn_at is None for c in _consents(runtime))
-
-
-@pytest.mark.parametrize("headers", BAD_AUTH)
-def test_missing_or_unknown_tokens_get_the_same_401(
-    client: TestClient, runtime: Runtime, headers: dict[str, str]
-) -> None:
-    make_token(runtime, "desk", "consents:write")
-    assert_unauthorised(client.get(BASE, params={"citizen_id": 1}, headers=headers))
-
-
-def test_an_address_guessing_tokens_is_stopped_whatever_forwarding_headers_say(
-    client: TestClient, runtime: Runtime
-) -> None:
-    assert_guessing_stopped_whatever_the_forwarding_headers_say(
-        client, runtime, f"{BASE}?citizen_id=1"
-    )
 
 
 def _consents(runtime: Runtime) -> list[Consent]:
