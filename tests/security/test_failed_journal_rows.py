@@ -11,7 +11,6 @@ is real: the database refuses the row (tests/security/dlp_trigger.py).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -34,9 +33,9 @@ from otklik.cli import app as cli
 from tests.helpers.citizen_harness import SECRET as TELEGRAM_SECRET
 from tests.helpers.citizen_harness import TelegramChat
 from tests.helpers.payloads import payload
+from tests.helpers.ui import CSRF, login
 from tests.security import dlp_trigger
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 POISON = "Прошу вернуть паспорт 45 10 123456, звоните +7 916 123-45-67"
 GOOD = "Во дворе не вывозят мусор"
 
@@ -193,18 +192,6 @@ def test_a_failure_of_the_database_itself_is_not_counted(
 
 
 # -- the whole loop: webhook, rounds, admin page, fix, retry, the bot's hook once -----------
-
-
-def login(client: TestClient, name: str, password: str) -> str:
-    token = CSRF.search(client.get("/ui/login").text)
-    assert token
-    answer = client.post(
-        "/ui/login", data={"login": name, "password": password, "csrf_token": token.group(1)}
-    )
-    assert answer.status_code == 200, answer.text
-    page_token = CSRF.search(answer.text)
-    assert page_token
-    return page_token.group(1)
 
 
 def add_staff(runtime: Runtime) -> None:

@@ -24,11 +24,11 @@ from inbox.runtime import Runtime
 from inbox.web.ui.live import serve_in_thread
 from otklik.demo import load_demo
 from otklik.web import create_app
+from tests.helpers.ui import login
 
 #: Headers do not depend on the database: the pages are rendered from SQLite only.
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 CHROMIUM = "/usr/bin/chromium"
 #: Markup a CSP without 'unsafe-inline' blocks: inline scripts, handlers, styles, JS URLs.
 INLINE = re.compile(
@@ -40,15 +40,6 @@ INLINE = re.compile(
 def rt(runtime: Runtime) -> Runtime:
     load_demo(runtime)
     return runtime
-
-
-def _log_in(client: TestClient, login: str = "admin", password: str = "admin-demo") -> None:
-    token = CSRF.search(client.get("/ui/login").text)
-    assert token
-    answer = client.post(
-        "/ui/login", data={"login": login, "password": password, "csrf_token": token.group(1)}
-    )
-    assert answer.status_code == 200
 
 
 def _pages(rt: Runtime) -> list[str]:
@@ -79,7 +70,7 @@ def test_every_html_page_has_the_security_headers_and_no_inline_script(rt: Runti
     with TestClient(create_app(rt, start_scheduler=False)) as client:
         for url in ("/ui/login", "/public/ratings", "/chat"):
             _check_html(url, client.get(url))
-        _log_in(client)
+        login(client, "admin", "admin-demo")
         for url in _pages(rt):
             answer = client.get(url)
             _check_html(url, answer)
