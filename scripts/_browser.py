@@ -77,3 +77,9 @@ def logged_in(browser: Browser, base: str, login: str, password: str) -> Page:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     return page
+
+
+def snap(page: Page, url: str, path: Path) -> None:
+    """Open ``url`` and save the whole page (full height) as ``path``."""
+    page.goto(url)
+    page.screenshot(path=str(path), full_page=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from _browser import demo_runtime, logged_in, out_dir, served  # type: ignore[import-not-found]
+from _browser import demo_runtime, logged_in, out_dir, served, snap  # type: ignore[import-not-found]
 from sqlmodel import col, select
 
 from inbox import complaints
@@ -47,13 +47,10 @@ def main() -> None:
         slug, lights_id = lights.slug, lights.id
     with served(rt) as (base, browser):
         page = logged_in(browser, base, "anna", "operator-demo")
-        page.goto(f"{base}/ui/complaints")
-        page.screenshot(path=str(out / "complaints.png"), full_page=True)
-        page.goto(f"{base}/ui/complaints/{lights_id}")
-        page.screenshot(path=str(out / "complaint.png"), full_page=True)
+        snap(page, f"{base}/ui/complaints", out / "complaints.png")
+        snap(page, f"{base}/ui/complaints/{lights_id}", out / "complaint.png")
         public = browser.new_page(viewport={"width": 1000, "height": 800})
-        public.goto(f"{base}/public/complaints/{slug}")
-        public.screenshot(path=str(out / "public-complaint.png"), full_page=True)
+        snap(public, f"{base}/public/complaints/{slug}", out / "public-complaint.png")
     print(f"screenshots in {out}")
 
 

@@ -6,7 +6,7 @@ Run: .venv/bin/python scripts/kb_review_screenshots.py [--out DIR]
 
 from __future__ import annotations
 
-from _browser import demo_runtime, logged_in, out_dir, served  # type: ignore[import-not-found]
+from _browser import demo_runtime, logged_in, out_dir, served, snap  # type: ignore[import-not-found]
 from sqlmodel import select
 
 from inbox.kb_workflow import approve, current_data, published, save_draft
@@ -37,10 +37,8 @@ def main() -> None:
     published(rt.kb)
     with served(rt) as (base, browser):
         page = logged_in(browser, base, "svetlana", "supervisor-demo")
-        page.goto(f"{base}/ui/kb/review")
-        page.screenshot(path=str(out / "kb-review.png"), full_page=True)
-        page.goto(f"{base}/ui/kb/history/{ENTRY}")
-        page.screenshot(path=str(out / "kb-history.png"), full_page=True)
+        snap(page, f"{base}/ui/kb/review", out / "kb-review.png")
+        snap(page, f"{base}/ui/kb/history/{ENTRY}", out / "kb-history.png")
     print(f"screenshots in {out}")
 
 

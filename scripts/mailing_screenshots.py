@@ -7,7 +7,7 @@ Run: .venv/bin/python scripts/mailing_screenshots.py [--out DIR]
 
 from __future__ import annotations
 
-from _browser import demo_runtime, logged_in, out_dir, served  # type: ignore[import-not-found]
+from _browser import demo_runtime, logged_in, out_dir, served, snap  # type: ignore[import-not-found]
 from sqlmodel import col, select
 
 from inbox import consent, mailings
@@ -49,10 +49,8 @@ def main() -> None:
         mailing_id, conversation_id = mailing.id, chats[0].id
     with served(rt) as (base, browser):
         page = logged_in(browser, base, "svetlana", "supervisor-demo")
-        page.goto(f"{base}/ui/mailings")
-        page.screenshot(path=str(out / "mailings.png"), full_page=True)
-        page.goto(f"{base}/ui/mailings/{mailing_id}")
-        page.screenshot(path=str(out / "mailing.png"), full_page=True)
+        snap(page, f"{base}/ui/mailings", out / "mailings.png")
+        snap(page, f"{base}/ui/mailings/{mailing_id}", out / "mailing.png")
         page.goto(f"{base}/ui/c/{conversation_id}")
         page.wait_for_timeout(500)
         page.screenshot(path=str(out / "consent-panel.png"), full_page=True)

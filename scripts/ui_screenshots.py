@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from _browser import demo_runtime, logged_in, out_dir, served  # type: ignore[import-not-found]
+from _browser import demo_runtime, logged_in, out_dir, served, snap  # type: ignore[import-not-found]
 
 from core.clock import FrozenClock
 from inbox import workflow
@@ -125,16 +125,13 @@ def main() -> None:
         page.fill("#reply-text", HARD_REPLY)
         page.wait_for_selector(".verdict.bad")
         page.screenshot(path=str(out / "conversation.png"), full_page=True)
-        page.goto(f"{base}/ui/dashboard")
-        page.screenshot(path=str(out / "dashboard.png"), full_page=True)
+        snap(page, f"{base}/ui/dashboard", out / "dashboard.png")
         page.goto(f"{base}/ui/admin/rules")
         page.fill("#yaml-text", RULES_WITH_ERROR)
         page.click("button.primary")
         page.screenshot(path=str(out / "admin-rules-rejected.png"), full_page=False)
-        page.goto(f"{base}/public/ratings")
-        page.screenshot(path=str(out / "public-ratings.png"), full_page=True)
-        page.goto(f"{base}/ui/applications")
-        page.screenshot(path=str(out / "applications.png"), full_page=True)
+        snap(page, f"{base}/public/ratings", out / "public-ratings.png")
+        snap(page, f"{base}/ui/applications", out / "applications.png")
         page.click("table.applications tbody tr:last-child a")
         page.select_option("select[name=status]", "refused")
         page.fill("textarea[name=reason]", "Этот фонарь заменят вместе со всей линией весной.")
