@@ -1,17 +1,20 @@
-"""``otklik kb``: the knowledge base's own commands (knowledge_base.cli) and ``kb gaps``, which
-reads the inbox. Imports of the database layer are inside the command, so that ``otklik kb
-search`` stays instant."""
+"""``otklik kb``: the knowledge base's own commands (knowledge_base.cli) and those that read or
+write the inbox's database (gaps, export, import, history, diff, merge, retired). Imports of
+the database layer are inside the command, so that ``otklik kb search`` stays instant."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from knowledge_base.cli import kb_app
+
+if TYPE_CHECKING:
+    from knowledge_base.entries import KBEntry
 
 __all__ = ["kb_app"]
 
@@ -180,3 +183,179 @@ def kb_merge(
     typer.echo(report.text())
     if report.conflicts:
         raise typer.Exit(1)
+
+
+@kb_app.command("import")
+def kb_import(
+    path: Annotated[Path, typer.Argument(help="The spreadsheet to read: .xlsx or .csv")],
+    author: Annotated[
+        str | None,
+        typer.Option(
+            "--author",
+            help="Login of the supervisor or administrator the drafts are written by "
+            "(another person reviews them).",
+        ),
+    ] = None,
+    files: Annotated[
+        bool,
+        typer.Option(
+            "--files",
+            help="Write the entry files of OTKLIK_KB_DIR instead of drafts (the maintainers' "
+            "and file-based deployments' workflow; entries missing from the sheet are removed).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and show the changes; write nothing.")
+    ] = False,
+) -> None:
+    """Import a spreadsheet: a draft of each new, changed or retired entry it has, by --author,
+    published only after another person's review (as the UI's upload). Every row is checked
+    first; on any error nothing is written and the exit code is 2."""
+    from knowledge_base.spreadsheet import SpreadsheetError, read_sheet, sheet_kind
+
+    if files == (author is not None):
+        typer.echo(
+            "otklik: give --author LOGIN (the drafts' author, a supervisor or administrator) "
+            "or --files (write the entry files directly), not both"
+            if files
+            else "otklik: give --author LOGIN: the drafts' author, a supervisor or "
+            "administrator (or --files to write the entry files directly)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        entries = read_sheet(path.read_bytes(), sheet_kind(path.name))
+    except SpreadsheetError as exc:
+        for error in exc.errors:
+            typer.echo(f"{path.name}: {error}", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, ValueError) as exc:
+        typer.echo(f"otklik: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if files:
+        _import_files(path, entries, dry_run)
+    else:
+        assert author is not None
+        _import_drafts(path, entries, author, dry_run)
+
+
+def _import_files(path: Path, entries: list[KBEntry], dry_run: bool) -> None:
+    """The sheet becomes the entry files (entries missing from it are removed)."""
+    from knowledge_base.entries import load_entries
+    from knowledge_base.spreadsheet import import_entries, plan
+    from knowledge_base.store import KnowledgeBaseProvider, active_dir, configured_kb_dir
+
+    if dry_run:
+        changes = plan(load_entries(active_dir(configured_kb_dir())), entries)
+    else:
+        changes = import_entries(KnowledgeBaseProvider(configured_kb_dir()), entries)
+    verb = "would be" if dry_run else "were"
+    typer.echo(
+        f"{len(entries)} entries in {path.name}: {len(changes.added)} {verb} added, "
+        f"{len(changes.changed)} changed, {len(changes.removed)} removed"
+    )
+    for label, ids in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
+        for entry_id in ids:
+            typer.echo(f"  {label} {entry_id}")
+
+
+def _import_drafts(path: Path, entries: list[KBEntry], author: str, dry_run: bool) -> None:
+    """Drafts by ``author`` in one transaction: committed whole, or not at all."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlmodel import select
+
+    from core.config import get_settings
+    from inbox import audit
+    from inbox.kb_workflow import WorkflowError, import_drafts
+    from inbox.models import Operator
+    from inbox.runtime import build_runtime
+    from knowledge_base.datafile import DataFileError
+    from knowledge_base.entries import KBLoadError
+
+    rt = build_runtime(get_settings())
+    try:
+        with rt.factory() as session:
+            me = session.exec(select(Operator).where(Operator.login == author)).first()
+            if me is None:
+                typer.echo(f"otklik: no staff user with the login «{author}»", err=True)
+                raise typer.Exit(2)
+            made = import_drafts(session, rt.kb, me, entries, rt.clock.now())
+            if not dry_run:
+                audit.record(
+                    session, "kb_imported", rt.clock.now(), operator_id=me.id, actor=me.login,
+                    file=path.name, via="cli", added=len(made.added), changed=len(made.changed),
+                    restored=len(made.restored), missing=len(made.missing),
+                )  # fmt: skip
+                session.commit()
+    except WorkflowError as exc:  # not an editor, or an entry the workflow refuses
+        typer.echo(f"otklik: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (KBLoadError, DataFileError) as exc:  # a file of the base does not load
+        typer.echo(f"otklik: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except SQLAlchemyError as exc:
+        typer.echo(
+            f"otklik: the database could not be used ({type(exc).__name__}); run "
+            "`otklik db upgrade`, or write the entry files with --files",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    finally:
+        rt.dispose()
+    verb = "would be made" if dry_run else "made"
+    typer.echo(
+        f"{len(entries)} entries in {path.name}: drafts {verb} by {author}: "
+        f"{len(made.added)} new, {len(made.changed)} changed, {len(made.restored)} brought back; "
+        f"{len(made.missing)} entries not in the sheet are left as they are"
+    )
+    for label, ids in (("+", made.added), ("~", made.changed), ("^", made.restored)):
+        for entry_id in ids:
+            typer.echo(f"  {label} {entry_id}")
+    if not dry_run and (made.added or made.changed or made.restored):
+        typer.echo(
+            "The bot answers with them once another supervisor or administrator publishes "
+            "them on «Проверка базы» (/ui/kb/review)."
+        )
+
+
+@kb_app.command("retired")
+def kb_retired(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The entries withdrawn from publishing: who retired each (and who approved it) and when.
+    «Вернуть» on «Проверка базы» → «Снятые с публикации» brings one back, after review."""
+    from core.config import get_settings
+    from inbox.kb_workflow import retired_entries
+    from inbox.runtime import build_runtime
+
+    rt = build_runtime(get_settings())
+    try:
+        with rt.factory() as session:
+            found = retired_entries(session)
+    finally:
+        rt.dispose()
+    if as_json:
+        rows = [
+            {
+                "entry_id": item.entry_id, "question": item.question,
+                "retired_by": item.retired_by, "approved_by": item.approved_by,
+                "retired_at": item.retired_at.isoformat() if item.retired_at else None,
+                "version": item.version,
+                "pending_draft": item.pending.id if item.pending is not None else None,
+            }
+            for item in found
+        ]  # fmt: skip
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not found:
+        typer.echo("no retired entries")
+        return
+    for item in found:
+        when = f"{item.retired_at:%Y-%m-%d %H:%M}" if item.retired_at else "?"
+        pending = (
+            f"  (draft #{item.pending.id} waits for review)" if item.pending is not None else ""
+        )
+        typer.echo(
+            f"{item.entry_id}  retired v{item.version} {when} by {item.retired_by}, "
+            f"approved by {item.approved_by or '-'}  «{item.question}»{pending}"
+        )

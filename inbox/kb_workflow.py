@@ -58,6 +58,10 @@ class Forbidden(WorkflowError):
     pass
 
 
+class NotFound(WorkflowError):
+    """No such entry or version (the UI answers 404)."""
+
+
 # -- reading --------------------------------------------------------------------------------
 
 
@@ -86,6 +90,11 @@ def open_revision(session: Session, entry_id: str) -> KBRevision | None:
 
 def published_items(session: Session) -> list[dict[str, Any]]:
     """The newest published version of each entry (what the bot answers with)."""
+    return [dict(row.data) for row in newest_published(session)]
+
+
+def newest_published(session: Session) -> list[KBRevision]:
+    """The newest published row of each entry, oldest row first."""
     newest = (
         select(KBRevision.entry_id, func.max(KBRevision.version).label("v"))
         .where(KBRevision.status == "published")
@@ -102,7 +111,7 @@ def published_items(session: Session) -> list[dict[str, Any]]:
         .where(KBRevision.status == "published")
         .order_by(col(KBRevision.id))
     ).all()
-    return [dict(row.data) for row in rows]
+    return list(rows)
 
 
 def history(session: Session, entry_id: str) -> list[KBRevision]:
@@ -331,12 +340,89 @@ def retire_draft(
     return row
 
 
+@dataclass(frozen=True)
+class RetiredEntry:
+    """An entry withdrawn from publishing: who asked for it, who approved it, and when."""
+
+    entry_id: str
+    question: str
+    #: The author of the draft that withdrew it, and the person who published that draft.
+    retired_by: str
+    approved_by: str | None
+    retired_at: datetime | None
+    version: int | None
+    #: An open draft of the entry (e.g. its return, waiting for review), if any.
+    pending: KBRevision | None
+
+
+def retired_entries(session: Session) -> list[RetiredEntry]:
+    """Every entry whose newest published version withdraws it, the latest withdrawn first."""
+    waiting = {row.entry_id: row for row in drafts(session)}
+    found: list[RetiredEntry] = []
+    for row in newest_published(session):
+        if row.data.get(RETIRED):
+            found.append(RetiredEntry(
+                entry_id=row.entry_id, question=str(row.data.get("question") or ""),
+                retired_by=row.author, approved_by=row.reviewer, retired_at=row.reviewed_at,
+                version=row.version, pending=waiting.get(row.entry_id),
+            ))  # fmt: skip
+    return sorted(
+        found, key=lambda item: item.retired_at.timestamp() if item.retired_at else 0.0,
+        reverse=True,
+    )  # fmt: skip
+
+
+def restore_draft(
+    session: Session, provider: KnowledgeBaseProvider, me: Operator, entry_id: str, now: datetime
+) -> KBRevision:
+    """A draft that brings a retired entry back («Вернуть») with the text it had when it was
+    withdrawn; reviewed like any draft (four eyes), the bot answers with it once published."""
+    _require_editor(me)
+    row = latest_published(session, entry_id)
+    if row is None or not row.data.get(RETIRED):
+        if row is None and entry_id not in shipped(provider):
+            raise NotFound("Нет такой записи базы знаний.")
+        raise WorkflowError(
+            f"Запись «{entry_id}» не снята с публикации: бот отвечает ею, возвращать нечего."
+        )
+    data = {name: value for name, value in row.data.items() if name != RETIRED}
+    return save_draft(session, provider, me, data, now, origin="restore")
+
+
+def restore_version(
+    session: Session,
+    provider: KnowledgeBaseProvider,
+    me: Operator,
+    entry_id: str,
+    version: int,
+    now: datetime,
+) -> KBRevision:
+    """A draft with the content of published ``version`` of the entry (0: as shipped now),
+    e.g. to undo a merge or a publish; reviewed like any draft."""
+    _require_editor(me)
+    data = version_data(session, provider, entry_id, version)
+    if data is None:
+        raise NotFound(f"У записи «{entry_id}» нет версии {version}.")
+    if data.get(RETIRED):
+        raise WorkflowError(
+            f"Версия {version} снимала запись с публикации. Чтобы снять её снова, нажмите "
+            "«Снять с публикации» на странице записи."
+        )
+    live = latest_published(session, entry_id)
+    now_data = dict(live.data) if live else version_data(session, provider, entry_id, 0)
+    if now_data and not now_data.get(RETIRED) and content_hash(now_data) == content_hash(data):
+        raise WorkflowError(f"Бот уже отвечает текстом версии {version}: возвращать нечего.")
+    return save_draft(session, provider, me, data, now, origin="version")
+
+
 @dataclass
 class SheetDrafts:
     """What a spreadsheet import made: drafts of new and changed entries; the rest is as is."""
 
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    #: Retired entries the sheet has a row of: a draft that brings each back.
+    restored: list[str] = field(default_factory=list)
     #: In the knowledge base but not in the sheet: left alone (a draft never deletes).
     missing: list[str] = field(default_factory=list)
 
@@ -349,7 +435,8 @@ def import_drafts(
     now: datetime,
 ) -> SheetDrafts:
     """A draft (origin ``sheet``) of each entry of the sheet that differs from what the bot
-    answers now; published only after review, like a draft written in the form."""
+    answers now, or that is retired (the row brings it back); published only after review,
+    like a draft written in the form. Nothing is committed here: the caller commits once."""
     _require_editor(me)
     result = SheetDrafts()
     files = shipped(provider)
@@ -358,12 +445,20 @@ def import_drafts(
     for entry in entries:
         data = entry_data(entry)
         before = current.get(entry.id)
+        if before is not None and before.get(RETIRED):  # the row brings a retired entry back
+            save_draft(session, provider, me, data, now, origin="sheet")
+            result.restored.append(entry.id)
+            continue
         if before is not None and content_hash(before) == content_hash(data):
             continue
         save_draft(session, provider, me, data, now, origin="sheet")
         (result.changed if before is not None else result.added).append(entry.id)
     listed = {entry.id for entry in entries}
-    result.missing = [entry_id for entry_id in current if entry_id not in listed]
+    result.missing = [
+        entry_id
+        for entry_id, item in current.items()
+        if entry_id not in listed and not item.get(RETIRED)
+    ]
     return result
 
 

@@ -691,7 +691,9 @@ class KBRevision(SQLModel, table=True):
     reviewer: str | None = Field(default=None, max_length=100)
     reviewed_at: datetime | None = _ts()
     comment: str | None = Field(default=None, sa_type=sa.Text)
-    #: Where the draft came from: ``ui``, ``sheet`` (spreadsheet import) or ``merge``.
+    #: Where the draft came from: ``ui`` (draft page), ``admin`` (entry page), ``new``,
+    #: ``retire``, ``restore`` (a retired entry brought back), ``version`` (an older version
+    #: brought back), ``sheet`` (spreadsheet import, UI or ``otklik kb import``) or ``merge``.
     origin: str = Field(default="ui", max_length=20)
     #: ``otklik kb merge``: {field: {"base": ..., "ours": ..., "theirs": ...}} left to a person.
     conflicts: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)

@@ -381,11 +381,13 @@ async def kb_import(
         flash(request, f"Не загружено: {exc}", "error")
         return _redirect("/ui/admin/kb")
     _audit(rt, me, "kb_imported", file=sheet.filename, added=len(made.added),
-           changed=len(made.changed), missing=len(made.missing))  # fmt: skip
+           changed=len(made.changed), restored=len(made.restored),
+           missing=len(made.missing))  # fmt: skip
+    back = f", возвращаемых в публикацию {len(made.restored)}" if made.restored else ""
     flash(request, f"Таблица загружена: черновиков новых записей {len(made.added)}, изменённых "
-                   f"{len(made.changed)}. Бот ответит по ним, когда их проверит и опубликует "
-                   "другой сотрудник (раздел «Проверка базы»). Записи, которых нет в таблице "
-                   f"({len(made.missing)}), не удалены.")  # fmt: skip
+                   f"{len(made.changed)}{back}. Бот ответит по ним, когда их проверит и "
+                   "опубликует другой сотрудник (раздел «Проверка базы»). Записи, которых нет в "
+                   f"таблице ({len(made.missing)}), не удалены.")  # fmt: skip
     return _redirect("/ui/admin/kb")
 
 

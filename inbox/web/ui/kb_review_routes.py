@@ -7,15 +7,20 @@ version to every process, so the bot answers with it from the next message on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from core.bounded import DbId
 from inbox import audit
 from inbox.kb_workflow import (
     FIELD_TITLES,
+    RETIRED,
+    NotFound,
     WorkflowError,
     approve,
     create_draft,
@@ -27,7 +32,10 @@ from inbox.kb_workflow import (
     open_revision,
     published,
     readability_failures,
+    restore_draft,
+    restore_version,
     retire_draft,
+    retired_entries,
     return_draft,
     save_draft,
     shipped,
@@ -78,6 +86,8 @@ def _review(
             now_data = dict(live.data) if live else (
                 entry_data(files[row.entry_id]) if row.entry_id in files else None
             )  # fmt: skip
+            if now_data is not None and now_data.get(RETIRED):
+                now_data = None  # retired: the bot answers nothing with it now
             rows.append({
                 "row": row,
                 "diff": unified_diff(now_data, dict(row.data), "сейчас", "черновик"),
@@ -263,7 +273,64 @@ def history_page(
                 diff = diff_versions(session, rt.kb, entry_id, old, new)
             except WorkflowError as exc:
                 flash(request, str(exc), "error")
+        in_files = entry_id in shipped(rt.kb)
     return render(
         request, "kb_history.html", me, section="kb_review", entry_id=entry_id, rows=rows,
-        diff=diff, old=old, new=new,
+        diff=diff, old=old, new=new, shipped=in_files, current=versions[-1] if versions else 0,
     )  # fmt: skip
+
+
+@router.get("/kb/retired")
+def retired_page(request: Request, rt: RuntimeDep, me: SupervisorDep) -> Response:
+    """«Снятые с публикации»: who retired each entry, who approved it and when; «Вернуть»."""
+    with rt.factory() as session:
+        found = retired_entries(session)
+    return render(request, "kb_retired.html", me, section="kb_review", entries=found)
+
+
+def _make_draft(rt: Runtime, make: Callable[[Session], KBRevision]) -> tuple[int | None, str]:
+    """``make`` a draft and commit: its id, or None and why it was refused (404 for an entry
+    or version that does not exist)."""
+    with rt.factory() as session:
+        try:
+            row = make(session)
+        except NotFound as exc:
+            raise HTTPException(404, detail=str(exc)) from None
+        except WorkflowError as exc:
+            return None, str(exc)
+        session.commit()
+        return row.id, ""
+
+
+@router.post("/kb/restore/{entry_id}")
+def restore(request: Request, rt: RuntimeDep, me: SupervisorDep, entry_id: str) -> Response:
+    """A draft that brings a retired entry back, reviewed like any draft (four eyes)."""
+    row_id, failed = _make_draft(
+        rt, lambda session: restore_draft(session, rt.kb, me, entry_id, rt.clock.now())
+    )
+    if row_id is None:
+        flash(request, f"Не сохранено: {failed}", "error")
+        return _redirect("/ui/kb/retired")
+    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id, restore=True)
+    flash(request, f"Черновик «вернуть в публикацию» для записи «{entry_id}» сохранён. Бот "
+                   "снова ответит ею после проверки другим сотрудником.")  # fmt: skip
+    return _redirect("/ui/kb/review")
+
+
+@router.post("/kb/history/{entry_id}/restore/{version}")
+def restore_version_draft(
+    request: Request, rt: RuntimeDep, me: SupervisorDep, entry_id: str, version: DbId
+) -> Response:
+    """«Вернуть эту версию»: a draft with the content of a published version (0: as shipped),
+    e.g. to undo a merge; reviewed like any draft."""
+    row_id, failed = _make_draft(
+        rt,
+        lambda session: restore_version(session, rt.kb, me, entry_id, version, rt.clock.now()),
+    )
+    if row_id is None:
+        flash(request, f"Не сохранено: {failed}", "error")
+        return _redirect(f"/ui/kb/history/{quote(entry_id, safe='')}")
+    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id, from_version=version)
+    flash(request, f"Черновик с текстом версии {version} записи «{entry_id}» сохранён. Бот "
+                   "ответит им после проверки другим сотрудником.")  # fmt: skip
+    return _redirect("/ui/kb/review")
