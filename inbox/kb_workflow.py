@@ -19,7 +19,6 @@ the shipped entries to the overrides: clean merges are published, conflicts beco
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +31,7 @@ from sqlmodel import Session, col, select
 
 from inbox.db import READ_ONLY
 from inbox.models import KBRevision, Operator, Role
-from knowledge_base.entries import KBEntry, load_entries
+from knowledge_base.entries import ENTRY_ID, MAX_ID, KBEntry, load_entries
 from knowledge_base.merge import EntryMerge, content_hash, entry_data, merge_entry, unified_diff
 from knowledge_base.readability import ReadabilityBar, check_text
 from knowledge_base.store import RETIRED, KnowledgeBaseProvider
@@ -261,12 +260,6 @@ def save_draft(
     session.add(revision)
     session.flush()
     return revision
-
-
-#: The id of a new entry: lower-case Latin letters, digits and hyphens (it appears in URLs,
-#: the NLU's intent names and the exports).
-ENTRY_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-MAX_ID = 64
 
 
 def new_entry_errors(

@@ -6,6 +6,7 @@ each). They are validated on load; an error names the file and the entry.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
@@ -13,6 +14,11 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_valid
 from knowledge_base.datafile import read_yaml_list
 
 ENTRIES_DIR = Path(__file__).resolve().parent / "entries"
+
+#: The id of an entry written by the agency (a new entry, a spreadsheet row): lower-case Latin
+#: letters, digits and hyphens (it appears in URLs, the NLU's intent names and the exports).
+ENTRY_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+MAX_ID = 64
 
 
 class KBEntry(BaseModel):

@@ -28,7 +28,7 @@ import yaml
 from pydantic import ValidationError
 
 from knowledge_base.datafile import DataFileError
-from knowledge_base.entries import KBEntry, KBLoadError, load_entries
+from knowledge_base.entries import ENTRY_ID, MAX_ID, KBEntry, KBLoadError, load_entries
 from knowledge_base.store import KnowledgeBaseProvider, heading_comment, write_atomically
 
 #: (field, Russian header) in the exported order.
@@ -256,6 +256,12 @@ def read_sheet(data: bytes, kind: str) -> list[KBEntry]:
             index = where["available_when"]
             errors.append(CellError(number, column_letter(index), headers[index],
                                     "«Когда будет» без «Почему нельзя»"))  # fmt: skip
+        if len(entry.id) > MAX_ID or not ENTRY_ID.fullmatch(entry.id):
+            index = where["id"]
+            errors.append(CellError(number, column_letter(index), headers[index],
+                                    f"код «{entry.id}»: только строчные латинские буквы, цифры "
+                                    f"и дефис, до {MAX_ID} знаков"))  # fmt: skip
+            continue
         if entry.id in seen:
             index = where["id"]
             again = f"код «{entry.id}» уже есть в строке {seen[entry.id]}"

@@ -1,8 +1,9 @@
 """Issue #13, authoring: the knowledge base as an XLSX or CSV spreadsheet.
 
 Round trip (spreadsheet → KB → spreadsheet is identical), every error named by row and column,
-formulas never run, and ``otklik kb export|import`` against the agency's directory, which a
-running server's provider then serves.
+formulas never run, ``otklik kb import --files`` against the agency's directory, which a
+running server's provider then serves, and ``otklik kb import --author`` making drafts for review
+as the UI's upload does (SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typer.testing import CliRunner
 from core.config import Settings
 from inbox.auth import hash_password
 from inbox.db import session_scope
-from inbox.kb_workflow import approve, published
+from inbox.kb_workflow import WorkflowError, approve, published
 from inbox.models import AuditEvent, KBRevision, Operator, Role
 from inbox.runtime import Runtime, build_runtime
 from knowledge_base.entries import KBEntry, load_entries
@@ -216,16 +217,16 @@ def test_cli_exports_imports_and_the_server_serves_the_import(
     entries = read_sheet(sheet.read_bytes(), "xlsx")
     bad = tmp_path / "bad.csv"
     bad.write_bytes(csv_bytes([HEADERS, a_row(**{"Отдел": ""})]))
-    refused = runner.invoke(app, ["kb", "import", str(bad)])
+    refused = runner.invoke(app, ["kb", "import", "--files", str(bad)])
     assert refused.exit_code == 2
     assert "bad.csv: строка 2, столбец I (Отдел): не заполнено" in refused.output
     assert not kb_dir.exists()  # nothing written
 
     good = tmp_path / "good.csv"
     good.write_bytes(write_csv([*entries, *read_sheet(csv_bytes([HEADERS, a_row()]), "csv")]))
-    dry = runner.invoke(app, ["kb", "import", "--dry-run", str(good)])
+    dry = runner.invoke(app, ["kb", "import", "--files", "--dry-run", str(good)])
     assert dry.exit_code == 0 and "1 would be added" in dry.output and not kb_dir.exists()
-    done = runner.invoke(app, ["kb", "import", str(good)])
+    done = runner.invoke(app, ["kb", "import", "--files", str(good)])
     assert done.exit_code == 0, done.output
     assert "1 were added, 0 changed, 0 removed" in done.output and "+ test-entry" in done.output
     assert "test-entry" in server.get().by_id  # the running server's next answer
@@ -374,5 +375,85 @@ def test_cli_export_has_the_published_versions_and_not_the_drafts(
         shipped_only = {e.id: e for e in read_sheet(files.read_bytes(), "csv")}
         assert shipped_only["garbage-bulky"].short_answer != changed
         assert set(shipped_only) == set(exported)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_cli_import_makes_drafts_by_the_author_for_review(
+    admin_client: tuple[TestClient, Runtime], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``otklik kb import --author`` is the UI's upload on the command line: a draft of each new
+    or changed row, by a named supervisor or administrator, answered only once another person
+    publishes it; any error writes nothing and exits 2."""
+    _, rt = admin_client
+    for name, value in (("DATABASE_URL", rt.settings.effective_database_url),
+                        ("DATA_DIR", str(tmp_path)), ("SECRET_KEY", "k" * 40)):  # fmt: skip
+        monkeypatch.setenv(f"OTKLIK_{name}", value)
+    from core.config import get_settings
+
+    get_settings.cache_clear()
+
+    def revisions() -> list[KBRevision]:
+        with rt.factory() as session:
+            return list(session.exec(select(KBRevision)).all())
+
+    runner = CliRunner()
+    try:
+        sheet = tmp_path / "kb.csv"
+        assert runner.invoke(app, ["kb", "export", str(sheet)]).exit_code == 0
+        rows = list(csv.reader(io.StringIO(sheet.read_bytes().decode("utf-8-sig"))))
+        short = rows[0].index("Краткий ответ")
+        changed_id = rows[1][0]
+        rows[1][short] = "Позвоните нам. Мы поможем в тот же день."
+        good = tmp_path / "good.csv"
+        good.write_bytes(csv_bytes([*rows, a_row()]))
+        bad = tmp_path / "bad.csv"
+        bad.write_bytes(csv_bytes([*rows, a_row(**{"Отдел": ""}), a_row(**{"Код": "x y"})]))
+
+        for args, message in (
+            ([str(good)], "give --author LOGIN"),
+            (["--author", "boss", "--files", str(good)], "not both"),
+            (["--author", "nobody", str(good)], "no staff user with the login «nobody»"),
+            (["--author", "anna", str(good)], "старший оператор и администратор"),
+        ):
+            refused = runner.invoke(app, ["kb", "import", *args])
+            assert refused.exit_code == 2 and message in refused.output, refused.output
+        wrong = runner.invoke(app, ["kb", "import", "--author", "boss", str(bad)])
+        assert wrong.exit_code == 2, wrong.output
+        last = len(rows) + 1
+        assert f"bad.csv: строка {last}, столбец I (Отдел): не заполнено" in wrong.output
+        assert f"bad.csv: строка {last + 1}, столбец A (Код): код «x y»: только" in wrong.output
+        dry = runner.invoke(app, ["kb", "import", "--author", "boss", "--dry-run", str(good)])
+        assert dry.exit_code == 0 and "drafts would be made by boss: 1 new, 1 changed" in dry.output
+        assert revisions() == []  # nothing written by a refusal or a dry run
+        assert not (tmp_path / "knowledge_base").exists()  # and never the entry files
+
+        done = runner.invoke(app, ["kb", "import", "--author", "boss", str(good)])
+        assert done.exit_code == 0, done.output
+        assert "drafts made by boss: 1 new, 1 changed, 0 brought back" in done.output
+        assert f"~ {changed_id}" in done.output and "+ test-entry" in done.output
+        made = {r.entry_id: r for r in revisions()}
+        assert set(made) == {changed_id, "test-entry"}
+        assert {(r.status, r.author, r.origin) for r in made.values()} == {
+            ("draft", "boss", "sheet")
+        }
+        assert "test-entry" not in rt.kb.get().by_id  # not answered before review
+        with rt.factory() as session:
+            event = session.exec(select(AuditEvent).where(AuditEvent.kind == "kb_imported")).one()
+            assert event.actor == "boss" and event.data["via"] == "cli"
+            boss = session.exec(select(Operator).where(Operator.login == "boss")).one()
+            own = made["test-entry"].id
+            assert own is not None
+            with pytest.raises(WorkflowError, match="автор не может"):
+                approve(session, boss, own, rt.clock.now(), None)
+            head = Operator(login="head", display_name="head", role=Role.supervisor.value)
+            session.add(head)
+            session.flush()
+            approve(session, head, own, rt.clock.now(), None)
+            session.commit()
+        published(rt.kb)
+        assert "test-entry" in rt.kb.get().by_id
+        again = runner.invoke(app, ["kb", "import", "--author", "boss", str(good)])
+        assert "0 new, 1 changed" in again.output  # the unpublished draft is not the answer yet
     finally:
         get_settings.cache_clear()
