@@ -14,14 +14,20 @@ from sqlmodel import Session
 from core.clock import FrozenClock
 from inbox.kb_workflow import (
     Forbidden,
+    NotFound,
     WorkflowError,
     approve,
     current_data,
     diff_versions,
     drafts,
     history,
+    import_drafts,
     merge_shipped,
     published,
+    restore_draft,
+    restore_version,
+    retire_draft,
+    retired_entries,
     return_draft,
     save_draft,
 )
@@ -252,6 +258,72 @@ def test_merge_reports_conflicts_and_keeps_them_for_a_person(
         approve(session, people["boss"], resolved.id, clock.now(), None)
         session.commit()
         assert merge_shipped(session, rt.kb, clock.now()).up_to_date == [entry_id]
+
+
+def test_a_merge_is_undone_by_restoring_the_version_before_it(
+    rt: Runtime, people: dict[str, Operator], clock: FrozenClock, kb_dir: Path
+) -> None:
+    """The version before a merge, restored through review, stays: the next merge does not
+    bring the shipped change again (the restored draft is based on the new shipped entry)."""
+    data = _first(rt)
+    entry_id = str(data["id"])
+    _publish(rt, people, clock, {**data, "short_answer": SIMPLE})
+    upgrade_shipped(kb_dir, entry_id, full_answer="Новый полный ответ из поставки. Звоните нам.")
+    with rt.factory() as session:
+        assert merge_shipped(session, rt.kb, clock.now()).merged
+        session.commit()
+    assert _answered(rt).by_id[entry_id].full_answer.startswith("Новый полный ответ")
+    with rt.factory() as session:
+        with pytest.raises(Forbidden):
+            restore_version(session, rt.kb, people["oper"], entry_id, 1, clock.now())
+        with pytest.raises(NotFound, match="нет версии 9"):
+            restore_version(session, rt.kb, people["editor"], entry_id, 9, clock.now())
+        with pytest.raises(WorkflowError, match="уже отвечает текстом версии 2"):
+            restore_version(session, rt.kb, people["editor"], entry_id, 2, clock.now())
+        draft = restore_version(session, rt.kb, people["editor"], entry_id, 1, clock.now())
+        assert draft.origin == "version" and draft.status == "draft"
+        with pytest.raises(Forbidden):
+            approve(session, people["editor"], draft.id or 0, clock.now(), None)
+        approve(session, people["boss"], draft.id or 0, clock.now(), None)
+        session.commit()
+        assert draft.version == 3
+        assert diff_versions(session, rt.kb, entry_id, 1, 3) == ""
+    assert _answered(rt).by_id[entry_id].full_answer == data["full_answer"]
+    with rt.factory() as session:
+        assert merge_shipped(session, rt.kb, clock.now()).up_to_date == [entry_id]
+
+
+def test_retired_entries_are_listed_and_a_sheet_row_brings_one_back(
+    rt: Runtime, people: dict[str, Operator], clock: FrozenClock
+) -> None:
+    from knowledge_base.entries import KBEntry
+
+    data = _first(rt)
+    entry_id = str(data["id"])
+    with rt.factory() as session:
+        with pytest.raises(WorkflowError, match="не снята с публикации"):
+            restore_draft(session, rt.kb, people["editor"], entry_id, clock.now())
+        with pytest.raises(NotFound):
+            restore_draft(session, rt.kb, people["editor"], "no-such-entry", clock.now())
+        retire = retire_draft(session, rt.kb, people["editor"], entry_id, clock.now())
+        approve(session, people["boss"], retire.id or 0, clock.now(), None)
+        session.commit()
+        (item,) = retired_entries(session)
+        assert (item.entry_id, item.retired_by, item.approved_by, item.version) == (
+            entry_id, "editor", "boss", 1
+        )  # fmt: skip
+        assert item.retired_at is not None and item.pending is None
+    assert entry_id not in _answered(rt).by_id
+    sheet = [KBEntry.model_validate(e.model_dump()) for e in rt.kb.get().entries]
+    with rt.factory() as session:  # the sheet as exported: the retired entry is not in it
+        made = import_drafts(session, rt.kb, people["editor"], sheet, clock.now())
+        assert (made.added, made.changed, made.restored, made.missing) == ([], [], [], [])
+        again = import_drafts(
+            session, rt.kb, people["editor"], [*sheet, KBEntry.model_validate(data)], clock.now()
+        )
+        assert again.restored == [entry_id] and not again.changed
+        assert retired_entries(session)[0].pending is not None
+        session.rollback()
 
 
 def test_merge_entry_field_rules() -> None:
