@@ -86,3 +86,46 @@ def test_editor_drafts_supervisor_publishes_bot_answers_with_the_new_text(
     boss.goto(f"{base_url}/ui/kb/history/{ENTRY}")
     expect(boss.locator("pre.diff")).to_contain_text(f"+full_answer: {NEW_FULL}")
     expect(boss.locator("table")).to_contain_text("svetlana")
+
+
+def test_a_retired_entry_is_listed_and_brought_back_after_review(
+    browser: Browser,
+    base_url: str,
+    app: object,
+) -> None:
+    """An administrator retires an entry, a supervisor publishes that; on «Снятые с публикации»
+    the supervisor sees who retired it and asks for it back; the administrator publishes it."""
+    before = chat(app, QUESTION)
+    admin = _page(browser)
+    log_in(admin, base_url, "admin", "admin-demo")
+    admin.goto(f"{base_url}/ui/kb/draft/{ENTRY}")
+    admin.get_by_role("button", name="Снять с публикации").click()
+    expect(admin.locator(".flash")).to_contain_text("«снять с публикации»")
+
+    boss = _page(browser)
+    log_in(boss, base_url, "svetlana", "supervisor-demo")
+    boss.get_by_role("link", name="Проверка базы").click()
+    boss.locator(f'.kb-draft[data-entry="{ENTRY}"]').get_by_role(
+        "button", name="Опубликовать"
+    ).click()
+    expect(boss.locator(".flash")).to_contain_text("опубликована (версия 1)")
+    assert chat(app, QUESTION) != before
+
+    boss.get_by_role("link", name="Снятые с публикации").click()
+    row = boss.locator(f'tr[data-entry="{ENTRY}"]')
+    expect(row).to_contain_text("admin")
+    expect(row).to_contain_text("svetlana")
+    row.get_by_role("button", name="Вернуть").click()
+    expect(boss.locator(".flash")).to_contain_text("«вернуть в публикацию»")
+    draft = boss.locator(f'.kb-draft[data-entry="{ENTRY}"]')
+    expect(draft).to_contain_text("Это ваш черновик")
+    assert chat(app, QUESTION) != before  # not before review
+
+    admin.goto(f"{base_url}/ui/kb/review")
+    admin.locator(f'.kb-draft[data-entry="{ENTRY}"]').get_by_role(
+        "button", name="Опубликовать"
+    ).click()
+    expect(admin.locator(".flash")).to_contain_text("опубликована (версия 2)")
+    assert chat(app, QUESTION) == before
+    admin.goto(f"{base_url}/ui/kb/retired")
+    expect(admin.locator("main")).to_contain_text("Снятых с публикации записей нет")
