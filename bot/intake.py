@@ -10,8 +10,10 @@
 3. The adapter acknowledges the platform at once and does its own follow-up with the job
    (Telegram's and MAX's button answers, the web chat's note), which is all that differs.
 
-The channels that answer inside the request (the phone robot) or read a mailbox (email) run
-accept and process inline, in their own thread, with the same ``Inbox`` calls.
+The channels that answer inside the request (the phone robot) or read a mailbox (email) use
+the inline mode instead, ``accept_and_process``, on their own thread: journal, the channel's
+step after the commit (email flags the letter ``\\Seen``), process at once. Worker mode does not
+apply to them: the robot's answer needs the processed conversation within the call.
 """
 
 from __future__ import annotations
@@ -118,3 +120,35 @@ async def receive(
                     label, event.external_id)  # fmt: skip
         return Received(accepted, event, "busy")
     return Received(accepted, event, "executor", future)
+
+
+def accept_and_process(
+    runtime: Runtime,
+    event: InboundEvent,
+    *,
+    label: str,
+    after_accept: Callable[[Accepted], None] | None = None,
+    wait: bool = False,
+    process_duplicate: bool = False,
+) -> Accepted:
+    """The inline mode (blocking): journal ``event``, then process it in this thread.
+
+    A database error of the journal propagates, so that the caller answers with its "retry"
+    and acknowledges nothing. ``after_accept`` runs only once the journal row is committed
+    (email flags the letter ``\\Seen`` there: a crash before it fetches the letter again, and
+    the journal spots the duplicate). A duplicate is not processed again unless
+    ``process_duplicate`` (the phone robot: ``wait=True`` then waits for a worker that is
+    processing the first copy, so the robot reads the conversation as it is after it). A
+    processing failure is logged and recorded on the journal row: ``process_pending``
+    finishes the event later, and the caller still answers."""
+    accepted = runtime.inbox.accept(event)
+    if after_accept is not None:
+        after_accept(accepted)
+    if accepted.duplicate and not process_duplicate:
+        return accepted
+    try:
+        runtime.inbox.process(accepted.record_id, wait=wait)
+    except Exception:
+        log.warning("%s %s: not processed yet, left for process_pending",
+                    label, event.external_id, exc_info=True)  # fmt: skip
+    return accepted

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email import policy
@@ -28,8 +29,9 @@ from bot.email.acknowledge import acknowledge_new_appeals
 from bot.email.mailbox import ImapMailbox, MailboxError
 from bot.email.parse import attachment_parts, parse_email
 from bot.email.send import NUMBER_IN_SUBJECT, key_from_message_id
+from bot.intake import accept_and_process
 from core.events import Channel, InboundEvent, PayloadError
-from inbox.ingest import find_open_conversation
+from inbox.ingest import Accepted, find_open_conversation
 from inbox.models import OPEN_STATUSES, Conversation, Message
 from inbox.runtime import Runtime
 
@@ -82,13 +84,16 @@ def poll_once(runtime: Runtime, mailbox: ImapMailbox, inbound: EmailInbound) -> 
                     mailbox.mark_seen(uid)
                     report.own += 1
                     continue
-                accepted = runtime.inbox.accept(event)
-                mailbox.mark_seen(uid)  # only now: the letter is in the journal
+                accepted = accept_and_process(
+                    runtime,
+                    event,
+                    label="email letter",
+                    after_accept=_flag_seen(mailbox, uid),
+                )
                 if accepted.duplicate:
                     report.duplicates += 1
-                    continue
-                report.stored.append(accepted.record_id)
-                _process(runtime, accepted.record_id)
+                else:
+                    report.stored.append(accepted.record_id)
     except MailboxError as exc:
         log.warning("email poll stopped: %s", exc)
         report.error = str(exc)
@@ -188,11 +193,14 @@ def _by_number(session: Session, event: InboundEvent) -> Conversation | None:
     return conversation if address == event.author.external_id.lower() else None
 
 
-def _process(runtime: Runtime, record_id: int) -> None:
-    try:
-        runtime.inbox.process(record_id)
-    except Exception:  # recorded on the journal row; process_pending finishes it later
-        log.warning("email journal row %s not processed yet", record_id)
+def _flag_seen(mailbox: ImapMailbox, uid: int) -> Callable[[Accepted], None]:
+    """Flag the letter ``\\Seen``: only once it is in the journal (then a crash before the
+    flag fetches it again, and the journal spots the duplicate)."""
+
+    def flag(_accepted: Accepted) -> None:
+        mailbox.mark_seen(uid)
+
+    return flag
 
 
 def acknowledge(runtime: Runtime, inbound: EmailInbound) -> list[int]:

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from bot.intake import accept_and_process
 from bot.payload import load_json
 from bot.phone.parse import parse_phone
 from bot.phone.robot import Action, Robot, RobotReply, Step
@@ -112,14 +113,12 @@ async def phone_webhook(request: Request) -> Any:
 
 
 def handle(runtime: Runtime, robot: Robot, event: InboundEvent) -> PhoneAnswer:
-    accepted = runtime.inbox.accept(event)
+    accepted = accept_and_process(
+        runtime, event, label="phone event", wait=True, process_duplicate=True
+    )
     key = reply_key(event)
     if accepted.duplicate and (earlier := _said_before(runtime, key)) is not None:
         return earlier
-    try:
-        runtime.inbox.process(accepted.record_id, wait=True)
-    except Exception:  # recorded on the journal row; the caller still gets an answer
-        log.warning("phone event %s left for process_pending", event.external_id)
     now = runtime.clock.now()
     with runtime.factory() as session:
         conversation = find_open_conversation(session, event.channel.value, event.thread_key)
