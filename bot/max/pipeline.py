@@ -1,89 +1,37 @@
-"""One MAX update's way through Otklik, shared by the webhook and long polling.
-
-1. ``accept``: parse and store it in the inbound journal (commit). Only then is MAX
-   acknowledged (HTTP 200 for the webhook, the next ``marker`` for polling).
-2. ``finish``: process it (conversation, SLA clock...), run the citizen bot for dialogs, and
-   answer a pressed button (``POST /answers``) with a short note when the bot has nothing to
-   say (an operator has the conversation, a refused rating).
-"""
+"""A MAX update's way through Otklik (``bot.chat_pipeline``): the MAX parser, and a pressed
+button answered (``POST /answers``) with a short note only when the bot has nothing to say."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
 from typing import Any
 
 from maxapi import Bot
 from maxapi.exceptions.max import MaxError
 
-from bot.citizen.engine import CitizenBot
-from bot.citizen.texts import BUTTON_WHILE_OPERATOR, RATE_PREFIX, RATE_REFUSED
-from bot.intake import process_and_reply
+from bot.chat_pipeline import ChatPipeline, button_note
 from bot.max.parse import parse_max
 from bot.max.sender import shared_limiter
 from core.events import InboundEvent
-from inbox.ingest import Accepted
-from inbox.runtime import Runtime
-from inbox.web.processing import settled
 
 log = logging.getLogger(__name__)
 
 
-class MaxPipeline:
-    def __init__(self, runtime: Runtime, citizen_bot: CitizenBot, bot: Bot | None) -> None:
-        self.runtime = runtime
-        self.citizen_bot = citizen_bot
-        self.bot = bot
+class MaxPipeline(ChatPipeline[Bot]):
+    label = "MAX update"
 
     def parse(self, data: dict[str, Any]) -> InboundEvent:
-        """Raises ``PayloadError`` for something that is not an Update."""
+        """Raises ``PayloadError`` for something that is not a MAX update."""
         return parse_max(data, self.runtime.profile, received_at=self.runtime.clock.now())
 
-    async def accept(self, event: InboundEvent) -> Accepted:
-        """Journal the update; raises when the database is unavailable (do not acknowledge)."""
-        return await asyncio.to_thread(self.runtime.inbox.accept, event)
-
-    async def finish(self, accepted: Accepted, event: InboundEvent) -> None:
-        """Process a newly accepted update and let the bot answer; errors are logged, the
-        journal keeps the update for ``process_pending``."""
-        if accepted.duplicate:
-            return
-        replies = await asyncio.to_thread(self.process_and_reply, accepted, event)
-        await self._answer_button(event, silent=not replies)
-
-    def process_and_reply(self, accepted: Accepted, event: InboundEvent) -> list[int]:
-        """Process the update and run the citizen bot (blocking: on a worker thread); the ids
-        of the bot's replies, none when processing failed (logged, left in the journal)."""
-        return process_and_reply(
-            self.runtime, lambda: self.citizen_bot, accepted.record_id, event, label="MAX update"
-        )
-
-    async def answer_button_after(
-        self, job: concurrent.futures.Future[list[int]] | None, event: InboundEvent
-    ) -> None:
-        """Once ``job`` (``process_and_reply`` on the app's executor) is done, answer the
-        pressed button if the bot had nothing to say. Without a job (the update waits for
-        ``process_pending``) nothing is said now: the bot's answer comes later."""
-        if job is None:
-            return
-        replies = await settled(job)
-        await self._answer_button(event, silent=replies == [])
-
-    async def _answer_button(self, event: InboundEvent, silent: bool) -> None:
+    async def answer_button(self, event: InboundEvent, silent: bool) -> None:
         callback_id = event.facts.extra.get("callback_id")
         if callback_id is None or self.bot is None or not silent:
             return
-        pressed = str(event.facts.extra.get("button") or "")
-        note = RATE_REFUSED if pressed.startswith(RATE_PREFIX) else BUTTON_WHILE_OPERATOR
         try:
             await shared_limiter(self.runtime.settings.max_rate_per_second).wait()
-            await self.bot.send_callback(callback_id=str(callback_id), notification=note)
+            await self.bot.send_callback(
+                callback_id=str(callback_id), notification=button_note(event)
+            )
         except (MaxError, ValueError) as exc:  # the press simply stays unanswered
             log.warning("MAX POST /answers failed: %s", exc)
-
-    async def handle(self, data: dict[str, Any]) -> Accepted:
-        event = self.parse(data)
-        accepted = await self.accept(event)
-        await self.finish(accepted, event)
-        return accepted
