@@ -106,9 +106,30 @@ def processing_delays(engine: sa.Engine, after_id: int, settle: float) -> dict[s
     }
 
 
-def drain_rate(engine: sa.Engine, after_id: int, settle: float) -> dict[str, Any]:
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (``/proc/stat``, all cores)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain_rate(
+    engine: sa.Engine, after_id: int, settle: float, pids: list[int] | None = None
+) -> dict[str, Any]:
     """Wait until the events after ``after_id`` are processed; events per second between the
-    first and the last processed mark."""
+    first and the last processed mark. With the workers' ``pids``, also what the CPU did
+    meanwhile: the machine's cores busy on average (everything on it: PostgreSQL, the
+    workers, other users) and the workers' own CPU milliseconds per event."""
+    pids = pids or []
+    busy0, total0 = _machine_cpu()
+    own0 = sum(_process_cpu(pid) for pid in pids)
     table_ = InboundRecord.__table__  # type: ignore[attr-defined]
     query = sa.select(
         sa.func.count(), sa.func.count(table_.c.processed_at),
@@ -121,12 +142,17 @@ def drain_rate(engine: sa.Engine, after_id: int, settle: float) -> dict[str, Any
         if done == total or time.monotonic() > deadline:
             break
         time.sleep(0.2)
+    busy1, total1 = _machine_cpu()
+    own = sum(_process_cpu(pid) for pid in pids) - own0
+    cores = os.cpu_count() or 1
     span = (as_utc(last) - as_utc(first)).total_seconds() if done > 1 else float("nan")
     return {
         "backlog": total,
         "processed": done,
         "span_s": round(span, 2),
         "events_per_s": round(done / span, 1) if span and span == span else None,
+        "cores_busy": round(cores * (busy1 - busy0) / max(total1 - total0, 1e-9), 2),
+        "worker_cpu_ms_per_event": round(1000 * own / done, 1) if done else None,
     }
 
 
@@ -176,8 +202,9 @@ def run_rates(
                 post_backlog(f"{server.url}/webhooks/vk", bodies)
                 for worker in pool:
                     worker.start()
+                pids = [w.process.pid for w in pool if w.process is not None]
                 results.append({"rate": "backlog", "workers": workers,
-                                **drain_rate(engine, before, settle)})  # fmt: skip
+                                **drain_rate(engine, before, settle, pids)})  # fmt: skip
             elif mode == "worker":
                 for worker in pool:
                     worker.start()
@@ -284,15 +311,16 @@ def main() -> None:
         if r["rate"] != "backlog"
     ]  # fmt: skip
     drains = [
-        [key, r["workers"], r["backlog"], r["processed"], r["span_s"], r["events_per_s"]]
+        [key, r["workers"], r["backlog"], r["processed"], r["span_s"], r["events_per_s"],
+         r["cores_busy"], r["worker_cpu_ms_per_event"]]
         for key, results in found.items()
         for r in results
         if r["rate"] == "backlog"
-    ]
+    ]  # fmt: skip
     if drains:
         print("processing a backlog with N worker processes")
-        print(table(["backend/mode", "workers", "backlog", "processed", "span s", "events/s"],
-                    drains))  # fmt: skip
+        print(table(["backend/mode", "workers", "backlog", "processed", "span s", "events/s",
+                     "cores busy", "worker CPU ms/event"], drains))  # fmt: skip
     print(f"webhook /webhooks/vk, open loop, {args.duration} s per rate")
     print(
         table(
