@@ -7,7 +7,9 @@ worker process then does the rest (docs/deployment.md):
   work, every ``FAST_POLL`` seconds for ``OTKLIK_PENDING_INTERVAL`` seconds after that, then
   every ``OTKLIK_PENDING_INTERVAL`` seconds while nothing comes), with the citizen bot
   as the after-processing hook of the chat channels (Telegram, VK, web chat), so a dialogue
-  message gets the bot's answer into the outbox here;
+  message gets the bot's answer into the outbox here; a batch's turns run side by side on
+  ``HOOK_THREADS`` threads (one event per dialogue in a batch, so each dialogue's order
+  holds);
 * **delivery**: one outbox loop with the senders of every enabled channel (Telegram, VK,
   phone, email over SMTP), woken as soon as processing queued something, else polling like
   the processing loop with ``OTKLIK_OUTBOX_INTERVAL``; it also asks
