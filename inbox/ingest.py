@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -115,6 +116,8 @@ class Inbox:
         #: How often a failing event is tried before it is set aside (journal_failures).
         self.retry_policy = retry_policy or RetryPolicy()
         self._after: dict[str, AfterProcessing] = {}
+        #: Where ``process_pending`` runs a batch's hooks side by side (``run_hooks_on``).
+        self._hook_pool: Executor | None = None
 
     @property
     def rules(self) -> ResponseRules:
@@ -137,6 +140,14 @@ class Inbox:
         second registration replaces the first.
         """
         self._after[channel] = hook
+
+    def run_hooks_on(self, pool: Executor | None) -> None:
+        """Run the hooks of a ``process_pending`` batch side by side on ``pool`` (None: one
+        after the other, the default). A batch holds one event per thread and its threads'
+        turns are held until all its hooks returned, so each thread still goes process,
+        hook, process, hook; what overlaps is one dialogue's database round trips with
+        another's (``otklik worker``, docs/performance.md section 2)."""
+        self._hook_pool = pool
 
     # -- step 1 -------------------------------------------------------------------------
     def accept(self, event: InboundEvent) -> Accepted:
@@ -333,8 +344,12 @@ class Inbox:
             except Exception:
                 log.warning("a batch of %d inbound events failed: one by one", len(ids))
                 return sum(self._finish(rid) for rid in ids)
-            for item in finished:
-                self._after_hook(item)
+            pool = self._hook_pool
+            if pool is None or len(finished) < 2:
+                for item in finished:
+                    self._after_hook(item)
+            else:  # _after_hook never raises (a failing hook is logged)
+                list(pool.map(self._after_hook, finished))
             return len(finished)
 
     def _process_batch(self, ids: list[int]) -> list[Finished]:

@@ -7,7 +7,9 @@ worker process then does the rest (docs/deployment.md):
   work, every ``FAST_POLL`` seconds for ``OTKLIK_PENDING_INTERVAL`` seconds after that, then
   every ``OTKLIK_PENDING_INTERVAL`` seconds while nothing comes), with the citizen bot
   as the after-processing hook of the chat channels (Telegram, VK, web chat), so a dialogue
-  message gets the bot's answer into the outbox here;
+  message gets the bot's answer into the outbox here; a batch's turns run side by side on
+  ``HOOK_THREADS`` threads (one event per dialogue in a batch, so each dialogue's order
+  holds);
 * **delivery**: one outbox loop with the senders of every enabled channel (Telegram, VK,
   phone, email over SMTP), woken as soon as processing queued something, else polling like
   the processing loop with ``OTKLIK_OUTBOX_INTERVAL``; it also asks
@@ -30,6 +32,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from aiogram import Bot
 from maxapi import Bot as MaxBot
@@ -49,6 +52,9 @@ FAST_POLL = 0.1
 #: Events per ``process_pending`` round: a stop request waits at most for one round
 #: (~25 ms an event, docs/performance.md section 1).
 PENDING_BATCH = 50
+#: Threads a ``process_pending`` batch's bot turns run on side by side (``Inbox.run_hooks_on``):
+#: a turn is ~25 statements, each a round trip during which this process would idle.
+HOOK_THREADS = 4
 
 
 class Worker:
@@ -74,6 +80,8 @@ class Worker:
         #: What this worker did, logged when it stops.
         self.processed = 0
         answer_with(runtime, self.citizen_bot.handle_pending)
+        self._hooks = ThreadPoolExecutor(HOOK_THREADS, thread_name_prefix="otklik-hook")
+        runtime.inbox.run_hooks_on(self._hooks)
         self.delivery = Delivery(runtime, registry.senders(runtime, clients), self.citizen_bot)
         self.outbox = self.delivery.outbox
         self.stopping = asyncio.Event()
@@ -153,6 +161,8 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
             await asyncio.to_thread(scheduler.shutdown, True)
+            self.runtime.inbox.run_hooks_on(None)
+            self._hooks.shutdown(wait=True)
             await self._clients.close()
         log.info("worker stopped: %d events processed, %d messages sent", self.processed, self.sent)
 

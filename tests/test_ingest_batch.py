@@ -8,8 +8,12 @@ transaction and an event costs a bounded number of SQL statements and no ORM flu
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import col, select
@@ -34,25 +38,42 @@ def journal(runtime: Runtime) -> dict[int, InboundRecord]:
         return {r.id: r for r in session.exec(select(InboundRecord)) if r.id is not None}
 
 
+@pytest.mark.parametrize("hook_threads", [0, 4], ids=["hooks-in-turn", "hooks-side-by-side"])
 def test_a_batch_runs_hooks_in_journal_order_per_thread_after_each_event(
-    runtime: Runtime,
+    runtime: Runtime, hook_threads: int
 ) -> None:
+    """Also with the hooks of a batch side by side on a pool (``otklik worker``)."""
     accepted = [runtime.inbox.accept(e) for e in events(runtime, 24, threads=4)]
     by_id = {a.record_id: e for a, e in zip(accepted, events(runtime, 24, 4), strict=True)}
     seen: list[tuple[str, int, int]] = []  # (thread, record id, messages in the thread then)
+    lock = threading.Lock()
+    running = [0, 0]  # hooks running now, most at once
 
     def hook(finished: Finished) -> None:
+        with lock:
+            running[0] += 1
+            running[1] = max(running)
+        time.sleep(0.02)  # long enough for the others of its batch to start meanwhile
         with runtime.factory() as session:
             messages = session.exec(
                 select(sa.func.count())
                 .select_from(Message)
                 .where(Message.conversation_id == finished.processed.conversation_id)
             ).one()
-        seen.append((finished.event.thread_key, finished.processed.record_id, int(messages)))
+        with lock:
+            seen.append((finished.event.thread_key, finished.processed.record_id, int(messages)))
+            running[0] -= 1
 
     for channel in ("vk", "telegram"):
         runtime.inbox.after_processing(channel, hook)
-    assert runtime.inbox.process_pending() == 24
+    pool = ThreadPoolExecutor(hook_threads) if hook_threads else None
+    runtime.inbox.run_hooks_on(pool)
+    try:
+        assert runtime.inbox.process_pending() == 24
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    assert running[1] == (4 if hook_threads else 1)  # a batch holds one event of each thread
     assert sorted(r for _, r, _ in seen) == sorted(by_id)  # every hook once
     for thread in {t for t, _, _ in seen}:
         mine = [(r, m) for t, r, m in seen if t == thread]

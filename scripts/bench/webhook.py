@@ -19,8 +19,10 @@ Modes (docs/deployment.md):
 ``--workers 1,2`` (worker mode, PostgreSQL) also measures how the processing scales with
 worker processes: for each count, a backlog of ``--backlog`` VK events is posted to the
 webhook with no worker running, then that many ``otklik worker`` processes start together
-and the rate is the events over the time from the first processed mark to the last (the
-start-up of the processes is not in it). The rate series then run with that many workers.
+and the rate is the events processed from the moment all of them are up to the last processed
+mark (a worker up first starts meanwhile: its marks before that moment are counted apart, as
+``before all up``), with the machine's busy cores and the workers' CPU per event over the
+drain. No web load meanwhile. The rate series then run with that many workers.
 
 Either way the bot's answers go to a loopback stand-in of VK's API. After each rate, the
 benchmark waits (at most ``--settle`` seconds) until that rate's events are processed and
@@ -35,6 +37,8 @@ import asyncio
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -106,27 +110,56 @@ def processing_delays(engine: sa.Engine, after_id: int, settle: float) -> dict[s
     }
 
 
-def drain_rate(engine: sa.Engine, after_id: int, settle: float) -> dict[str, Any]:
-    """Wait until the events after ``after_id`` are processed; events per second between the
-    first and the last processed mark."""
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (``/proc/stat``, all cores)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain_rate(
+    engine: sa.Engine, after_id: int, settle: float, pids: list[int], since: datetime
+) -> dict[str, Any]:
+    """Wait until the events after ``after_id`` are processed; events per second between
+    ``since`` (every worker is up: one that was ready first has started meanwhile, so its
+    marks before are left out) and the last processed mark. Also what the CPU did meanwhile:
+    the machine's cores busy on average (everything on it: PostgreSQL, the workers, other
+    users) and the workers' own CPU milliseconds per event."""
+    pids = pids or []
+    busy0, total0 = _machine_cpu()
+    own0 = sum(_process_cpu(pid) for pid in pids)
     table_ = InboundRecord.__table__  # type: ignore[attr-defined]
     query = sa.select(
         sa.func.count(), sa.func.count(table_.c.processed_at),
-        sa.func.min(table_.c.processed_at), sa.func.max(table_.c.processed_at),
+        sa.func.max(table_.c.processed_at),
+        sa.func.count().filter(table_.c.processed_at >= since),
     ).where(table_.c.id > after_id)  # fmt: skip
     deadline = time.monotonic() + settle
     while True:
         with engine.connect() as conn:
-            total, done, first, last = conn.execute(query).one()
+            total, done, last, measured = conn.execute(query).one()
         if done == total or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    span = (as_utc(last) - as_utc(first)).total_seconds() if done > 1 else float("nan")
+    busy1, total1 = _machine_cpu()
+    own = sum(_process_cpu(pid) for pid in pids) - own0
+    cores = os.cpu_count() or 1
+    span = (as_utc(last) - since).total_seconds() if measured > 1 else float("nan")
     return {
         "backlog": total,
         "processed": done,
+        "before_all_up": done - measured,
         "span_s": round(span, 2),
-        "events_per_s": round(done / span, 1) if span and span == span else None,
+        "events_per_s": round(measured / span, 1) if span and span == span else None,
+        "cores_busy": round(cores * (busy1 - busy0) / max(total1 - total0, 1e-9), 2),
+        "worker_cpu_ms_per_event": round(1000 * own / measured, 1) if measured else None,
     }
 
 
@@ -174,10 +207,12 @@ def run_rates(
                 ][:backlog]
                 before = _last_id(engine)
                 post_backlog(f"{server.url}/webhooks/vk", bodies)
-                for worker in pool:
-                    worker.start()
+                with ThreadPoolExecutor(len(pool)) as starting:  # all at once, not in turn
+                    list(starting.map(lambda w: w.start(), pool))
+                ready = datetime.now(UTC)
+                pids = [w.process.pid for w in pool if w.process is not None]
                 results.append({"rate": "backlog", "workers": workers,
-                                **drain_rate(engine, before, settle)})  # fmt: skip
+                                **drain_rate(engine, before, settle, pids, ready)})  # fmt: skip
             elif mode == "worker":
                 for worker in pool:
                     worker.start()
@@ -284,15 +319,18 @@ def main() -> None:
         if r["rate"] != "backlog"
     ]  # fmt: skip
     drains = [
-        [key, r["workers"], r["backlog"], r["processed"], r["span_s"], r["events_per_s"]]
+        [key, r["workers"], r["backlog"], r["processed"], r["before_all_up"], r["span_s"],
+         r["events_per_s"],
+         r["cores_busy"], r["worker_cpu_ms_per_event"]]
         for key, results in found.items()
         for r in results
         if r["rate"] == "backlog"
-    ]
+    ]  # fmt: skip
     if drains:
         print("processing a backlog with N worker processes")
-        print(table(["backend/mode", "workers", "backlog", "processed", "span s", "events/s"],
-                    drains))  # fmt: skip
+        print(table(["backend/mode", "workers", "backlog", "processed", "before all up",
+                     "span s", "events/s",
+                     "cores busy", "worker CPU ms/event"], drains))  # fmt: skip
     print(f"webhook /webhooks/vk, open loop, {args.duration} s per rate")
     print(
         table(
