@@ -52,8 +52,9 @@ FAST_POLL = 0.1
 #: Events per ``process_pending`` round: a stop request waits at most for one round
 #: (~25 ms an event, docs/performance.md section 1).
 PENDING_BATCH = 50
-#: Threads a ``process_pending`` batch's bot turns run on side by side (``Inbox.run_hooks_on``):
-#: a turn is ~25 statements, each a round trip during which this process would idle.
+#: Threads a ``process_pending`` batch's bot turns run on side by side (``Inbox.run_hooks_on``)
+#: on PostgreSQL: a turn is ~25 statements, each a round trip during which this process would
+#: idle. On SQLite they run one after the other.
 HOOK_THREADS = 4
 
 
@@ -80,8 +81,11 @@ class Worker:
         #: What this worker did, logged when it stops.
         self.processed = 0
         answer_with(runtime, self.citizen_bot.handle_pending)
-        self._hooks = ThreadPoolExecutor(HOOK_THREADS, thread_name_prefix="otklik-hook")
-        runtime.inbox.run_hooks_on(self._hooks)
+        # SQLite has one writer at a time: turns side by side would only wait for its lock.
+        sqlite = runtime.settings.effective_database_url.startswith("sqlite")
+        threads = 1 if sqlite else HOOK_THREADS
+        self._hooks = ThreadPoolExecutor(threads, thread_name_prefix="otklik-hook")
+        runtime.inbox.run_hooks_on(self._hooks if threads > 1 else None)
         self.delivery = Delivery(runtime, registry.senders(runtime, clients), self.citizen_bot)
         self.outbox = self.delivery.outbox
         self.stopping = asyncio.Event()
