@@ -195,15 +195,10 @@ def draft_save(
 @router.post("/kb/retire/{entry_id}")
 def retire(request: Request, rt: RuntimeDep, me: SupervisorDep, entry_id: str) -> Response:
     """A draft that withdraws the entry («снять с публикации»), reviewed like any draft."""
-    failed: str | None = None
-    with rt.factory() as session:
-        try:
-            row = retire_draft(session, rt.kb, me, entry_id, rt.clock.now())
-            session.commit()
-            row_id = row.id
-        except WorkflowError as exc:
-            failed = str(exc)
-    if failed is not None:
+    row_id, failed = _make_draft(
+        rt, lambda session: retire_draft(session, rt.kb, me, entry_id, rt.clock.now())
+    )
+    if row_id is None:
         flash(request, f"Не сохранено: {failed}", "error")
         return _redirect("/ui/kb/review")
     _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id, retire=True)
