@@ -22,7 +22,9 @@ def app(tmp_path) -> Iterator[FastAPI]:  # type: ignore[no-untyped-def]
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'x.sqlite3'}",
         max_body_bytes=LIMIT,
-        rate_limit_public_per_second=1.0,
+        # One token per 100 s: no refill between a test's requests, however slow the machine
+        # (at 1/s, three requests slower than a second let a fourth through).
+        rate_limit_public_per_second=0.01,
         rate_limit_public_burst=3,
     )
     runtime = build_runtime(settings)  # a real runtime; the guards only read its settings
