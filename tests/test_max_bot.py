@@ -400,6 +400,25 @@ async def test_the_limiter_spaces_calls_evenly() -> None:
     assert time.monotonic() - started >= 10 / 50.0  # a sleep is never shorter
 
 
+async def test_sleepers_that_wake_late_still_leave_one_interval_apart() -> None:
+    """A loop held up by other work wakes several sleepers at once; they must not bunch their
+    requests (what MAX counts is when they arrive, not which slot each reserved)."""
+    limiter = RateLimiter(25.0)
+    left: list[float] = []
+
+    async def send() -> None:
+        await limiter.wait()
+        left.append(time.monotonic())
+
+    async def hold_the_loop() -> None:
+        await asyncio.sleep(0.01)
+        time.sleep(0.3)  # blocks the loop: about eight slots pass meanwhile
+
+    await asyncio.gather(hold_the_loop(), *(send() for _ in range(12)))
+    gaps = [b - a for a, b in itertools.pairwise(left)]
+    assert len(left) == 12 and min(gaps) >= limiter.interval * 0.99, gaps
+
+
 class CountingLimiter(RateLimiter):
     def __init__(self, api: FakeMaxApi) -> None:
         super().__init__(1000.0)

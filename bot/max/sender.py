@@ -60,12 +60,17 @@ PAYMENT_BUTTON = "Оплатить"
 class RateLimiter:
     """At most ``rate`` calls per second, spaced evenly, across threads and event loops (the
     outbox may run in the app's loop and in ``asyncio.run`` rounds): each call reserves the
-    next free slot under a thread lock, then sleeps until it."""
+    next free slot under a thread lock, then sleeps until it.
+
+    A reserved slot alone is not enough on a busy machine: sleepers that wake late (a loop
+    held up by other work) would all leave together and bunch their requests. So a call also
+    keeps at least one interval after the previous call actually left."""
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self._lock = threading.Lock()
         self._next = 0.0
+        self._left = -self.interval  # when the latest call actually left
 
     def reserve(self) -> float:
         """Seconds to wait before the caller may send."""
@@ -75,10 +80,25 @@ class RateLimiter:
             self._next = slot + self.interval
             return slot - now
 
+    def _leave(self) -> float:
+        """Leave now (0.0) if an interval has passed since the previous call left, else the
+        seconds still to wait."""
+        with self._lock:
+            now = time.monotonic()
+            early = self._left + self.interval - now
+            if early > 0:
+                return early
+            self._left = now
+            return 0.0
+
     async def wait(self) -> None:
         delay = self.reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        while True:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            delay = self._leave()
+            if delay <= 0:
+                return
 
 
 _limiters: dict[float, RateLimiter] = {}
