@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -17,6 +17,17 @@ if TYPE_CHECKING:
     from knowledge_base.entries import KBEntry
 
 __all__ = ["kb_app"]
+
+
+def _refuse(message: object) -> NoReturn:
+    """One clear line on stderr and exit 2: what every refusal of these commands looks like."""
+    typer.echo(f"otklik: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _database_unusable(what: str, exc: Exception, instead: str) -> NoReturn:
+    """The database could not be read or written: say so, and what to run instead."""
+    _refuse(f"{what} ({type(exc).__name__}); run `otklik db upgrade`, or {instead}")
 
 
 @kb_app.command("gaps")
@@ -79,8 +90,7 @@ def kb_export(
     try:
         kind = sheet_kind(path.name)
     except ValueError as exc:
-        typer.echo(f"otklik: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _refuse(exc)
     entries = load_entries(active_dir(configured_kb_dir()))
     published = 0
     if not files_only:
@@ -89,12 +99,11 @@ def kb_export(
             overlay = rt.kb.overlay
             items = overlay.entries() if isinstance(overlay, DatabaseOverlay) else []
         except Exception as exc:  # any database error: one clear line and exit 2
-            typer.echo(
-                f"otklik: the published versions were not read from the database ({exc}); "
-                "run `otklik db upgrade`, or export the files alone with --files-only",
-                err=True,
+            _database_unusable(
+                "the published versions were not read from the database",
+                exc,
+                "export the files alone with --files-only",
             )
-            raise typer.Exit(2) from None
         finally:
             rt.dispose()
         entries, published = overlaid(entries, items), len(items)
@@ -230,8 +239,7 @@ def kb_import(
             typer.echo(f"{path.name}: {error}", err=True)
         raise typer.Exit(2) from None
     except (OSError, ValueError) as exc:
-        typer.echo(f"otklik: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _refuse(exc)
     if files:
         _import_files(path, entries, dry_run)
     else:
@@ -277,8 +285,7 @@ def _import_drafts(path: Path, entries: list[KBEntry], author: str, dry_run: boo
         with rt.factory() as session:
             me = session.exec(select(Operator).where(Operator.login == author)).first()
             if me is None:
-                typer.echo(f"otklik: no staff user with the login «{author}»", err=True)
-                raise typer.Exit(2)
+                _refuse(f"no staff user with the login «{author}»")
             made = import_drafts(session, rt.kb, me, entries, rt.clock.now())
             if not dry_run:
                 audit.record(
@@ -287,19 +294,13 @@ def _import_drafts(path: Path, entries: list[KBEntry], author: str, dry_run: boo
                     restored=len(made.restored), missing=len(made.missing),
                 )  # fmt: skip
                 session.commit()
-    except WorkflowError as exc:  # not an editor, or an entry the workflow refuses
-        typer.echo(f"otklik: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except (KBLoadError, DataFileError) as exc:  # a file of the base does not load
-        typer.echo(f"otklik: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except (WorkflowError, KBLoadError, DataFileError) as exc:
+        # not an editor, an entry the workflow refuses, or a file of the base that does not load
+        _refuse(exc)
     except SQLAlchemyError as exc:
-        typer.echo(
-            f"otklik: the database could not be used ({type(exc).__name__}); run "
-            "`otklik db upgrade`, or write the entry files with --files",
-            err=True,
+        _database_unusable(
+            "the database could not be used", exc, "write the entry files with --files"
         )
-        raise typer.Exit(2) from None
     finally:
         rt.dispose()
     verb = "would be made" if dry_run else "made"

@@ -83,9 +83,10 @@ class Worker:
         answer_with(runtime, self.citizen_bot.handle_pending)
         # SQLite has one writer at a time: turns side by side would only wait for its lock.
         sqlite = runtime.settings.effective_database_url.startswith("sqlite")
-        threads = 1 if sqlite else HOOK_THREADS
-        self._hooks = ThreadPoolExecutor(threads, thread_name_prefix="otklik-hook")
-        runtime.inbox.run_hooks_on(self._hooks if threads > 1 else None)
+        self._hooks = (
+            None if sqlite else ThreadPoolExecutor(HOOK_THREADS, thread_name_prefix="otklik-hook")
+        )
+        runtime.inbox.run_hooks_on(self._hooks)
         self.delivery = Delivery(runtime, registry.senders(runtime, clients), self.citizen_bot)
         self.outbox = self.delivery.outbox
         self.stopping = asyncio.Event()
@@ -166,7 +167,8 @@ class Worker:
                     await reader
             await asyncio.to_thread(scheduler.shutdown, True)
             self.runtime.inbox.run_hooks_on(None)
-            self._hooks.shutdown(wait=True)
+            if self._hooks is not None:
+                self._hooks.shutdown(wait=True)
             await self._clients.close()
         log.info("worker stopped: %d events processed, %d messages sent", self.processed, self.sent)
 

@@ -410,11 +410,16 @@ def test_cli_import_makes_drafts_by_the_author_for_review(
         bad = tmp_path / "bad.csv"
         bad.write_bytes(csv_bytes([*rows, a_row(**{"Отдел": ""}), a_row(**{"Код": "x y"})]))
 
+        with rt.factory() as session:  # a supervisor who has left: refused like an operator
+            session.add(Operator(login="gone", display_name="gone",
+                                 role=Role.supervisor.value, active=False))  # fmt: skip
+            session.commit()
         for args, message in (
             ([str(good)], "give --author LOGIN"),
             (["--author", "boss", "--files", str(good)], "not both"),
             (["--author", "nobody", str(good)], "no staff user with the login «nobody»"),
             (["--author", "anna", str(good)], "старший оператор и администратор"),
+            (["--author", "gone", str(good)], "старший оператор и администратор"),
         ):
             refused = runner.invoke(app, ["kb", "import", *args])
             assert refused.exit_code == 2 and message in refused.output, refused.output

@@ -195,16 +195,13 @@ def draft_save(
 @router.post("/kb/retire/{entry_id}")
 def retire(request: Request, rt: RuntimeDep, me: SupervisorDep, entry_id: str) -> Response:
     """A draft that withdraws the entry («снять с публикации»), reviewed like any draft."""
-    row_id, failed = _make_draft(
-        rt, lambda session: retire_draft(session, rt.kb, me, entry_id, rt.clock.now())
-    )
-    if row_id is None:
-        flash(request, f"Не сохранено: {failed}", "error")
-        return _redirect("/ui/kb/review")
-    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id, retire=True)
-    flash(request, f"Черновик «снять с публикации» для записи «{entry_id}» сохранён. Бот "
-                   "перестанет отвечать ею после проверки другим сотрудником.")  # fmt: skip
-    return _redirect("/ui/kb/review")
+    return _draft_made(
+        request, rt, me, entry_id,
+        lambda session: retire_draft(session, rt.kb, me, entry_id, rt.clock.now()),
+        back="/ui/kb/review", retire=True,
+        done=f"Черновик «снять с публикации» для записи «{entry_id}» сохранён. Бот перестанет "
+        "отвечать ею после проверки другим сотрудником.",
+    )  # fmt: skip
 
 
 @router.post("/kb/review/{revision_id}/approve")
@@ -283,8 +280,19 @@ def retired_page(request: Request, rt: RuntimeDep, me: SupervisorDep) -> Respons
     return render(request, "kb_retired.html", me, section="kb_review", entries=found)
 
 
-def _make_draft(rt: Runtime, make: Callable[[Session], KBRevision]) -> tuple[int | None, str]:
-    """``make`` a draft and commit: its id, or None and why it was refused (404 for an entry
+def _draft_made(
+    request: Request,
+    rt: Runtime,
+    me: Operator,
+    entry_id: str,
+    make: Callable[[Session], KBRevision],
+    *,
+    back: str,
+    done: str,
+    **audit_data: Any,
+) -> Response:
+    """``make`` a draft and commit, then what every such button does: a refusal shown back on
+    ``back``, or the audit record, the ``done`` message and the review page (404 for an entry
     or version that does not exist)."""
     with rt.factory() as session:
         try:
@@ -292,24 +300,25 @@ def _make_draft(rt: Runtime, make: Callable[[Session], KBRevision]) -> tuple[int
         except NotFound as exc:
             raise HTTPException(404, detail=str(exc)) from None
         except WorkflowError as exc:
-            return None, str(exc)
+            flash(request, f"Не сохранено: {exc}", "error")
+            return _redirect(back)
         session.commit()
-        return row.id, ""
+        row_id = row.id
+    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id, **audit_data)
+    flash(request, done)
+    return _redirect("/ui/kb/review")
 
 
 @router.post("/kb/restore/{entry_id}")
 def restore(request: Request, rt: RuntimeDep, me: SupervisorDep, entry_id: str) -> Response:
     """A draft that brings a retired entry back, reviewed like any draft (four eyes)."""
-    row_id, failed = _make_draft(
-        rt, lambda session: restore_draft(session, rt.kb, me, entry_id, rt.clock.now())
-    )
-    if row_id is None:
-        flash(request, f"Не сохранено: {failed}", "error")
-        return _redirect("/ui/kb/retired")
-    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id, restore=True)
-    flash(request, f"Черновик «вернуть в публикацию» для записи «{entry_id}» сохранён. Бот "
-                   "снова ответит ею после проверки другим сотрудником.")  # fmt: skip
-    return _redirect("/ui/kb/review")
+    return _draft_made(
+        request, rt, me, entry_id,
+        lambda session: restore_draft(session, rt.kb, me, entry_id, rt.clock.now()),
+        back="/ui/kb/retired", restore=True,
+        done=f"Черновик «вернуть в публикацию» для записи «{entry_id}» сохранён. Бот снова "
+        "ответит ею после проверки другим сотрудником.",
+    )  # fmt: skip
 
 
 @router.post("/kb/history/{entry_id}/restore/{version}")
@@ -318,14 +327,10 @@ def restore_version_draft(
 ) -> Response:
     """«Вернуть эту версию»: a draft with the content of a published version (0: as shipped),
     e.g. to undo a merge; reviewed like any draft."""
-    row_id, failed = _make_draft(
-        rt,
+    return _draft_made(
+        request, rt, me, entry_id,
         lambda session: restore_version(session, rt.kb, me, entry_id, version, rt.clock.now()),
-    )
-    if row_id is None:
-        flash(request, f"Не сохранено: {failed}", "error")
-        return _redirect(f"/ui/kb/history/{quote(entry_id, safe='')}")
-    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id, from_version=version)
-    flash(request, f"Черновик с текстом версии {version} записи «{entry_id}» сохранён. Бот "
-                   "ответит им после проверки другим сотрудником.")  # fmt: skip
-    return _redirect("/ui/kb/review")
+        back=f"/ui/kb/history/{quote(entry_id, safe='')}", from_version=version,
+        done=f"Черновик с текстом версии {version} записи «{entry_id}» сохранён. Бот ответит "
+        "им после проверки другим сотрудником.",
+    )  # fmt: skip
