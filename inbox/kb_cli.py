@@ -1,19 +1,23 @@
 """``otklik kb``: the knowledge base's own commands (knowledge_base.cli) and those that read or
-write the inbox's database (gaps, export, import, history, diff, merge, retired). Imports of
-the database layer are inside the command, so that ``otklik kb search`` stays instant."""
+write the inbox's database (gaps, export, import, history, diff, merge, restore, retired).
+Imports of the database layer are inside the command, so that ``otklik kb search`` stays
+instant."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from knowledge_base.cli import kb_app
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from inbox.models import Operator
     from knowledge_base.entries import KBEntry
 
 __all__ = ["kb_app"]
@@ -25,9 +29,10 @@ def _refuse(message: object) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _database_unusable(what: str, exc: Exception, instead: str) -> NoReturn:
-    """The database could not be read or written: say so, and what to run instead."""
-    _refuse(f"{what} ({type(exc).__name__}); run `otklik db upgrade`, or {instead}")
+def _database_unusable(what: str, exc: Exception, instead: str | None = None) -> NoReturn:
+    """The database could not be read or written: say so, and what to run (or do instead)."""
+    other = f", or {instead}" if instead else ""
+    _refuse(f"{what} ({type(exc).__name__}); run `otklik db upgrade`{other}")
 
 
 @kb_app.command("gaps")
@@ -270,12 +275,10 @@ def _import_files(path: Path, entries: list[KBEntry], dry_run: bool) -> None:
 def _import_drafts(path: Path, entries: list[KBEntry], author: str, dry_run: bool) -> None:
     """Drafts by ``author`` in one transaction: committed whole, or not at all."""
     from sqlalchemy.exc import SQLAlchemyError
-    from sqlmodel import select
 
     from core.config import get_settings
     from inbox import audit
     from inbox.kb_workflow import WorkflowError, import_drafts
-    from inbox.models import Operator
     from inbox.runtime import build_runtime
     from knowledge_base.datafile import DataFileError
     from knowledge_base.entries import KBLoadError
@@ -283,9 +286,7 @@ def _import_drafts(path: Path, entries: list[KBEntry], author: str, dry_run: boo
     rt = build_runtime(get_settings())
     try:
         with rt.factory() as session:
-            me = session.exec(select(Operator).where(Operator.login == author)).first()
-            if me is None:
-                _refuse(f"no staff user with the login «{author}»")
+            me = _staff(session, author)
             made = import_drafts(session, rt.kb, me, entries, rt.clock.now())
             if not dry_run:
                 audit.record(
@@ -317,6 +318,73 @@ def _import_drafts(path: Path, entries: list[KBEntry], author: str, dry_run: boo
             "The bot answers with them once another supervisor or administrator publishes "
             "them on «Проверка базы» (/ui/kb/review)."
         )
+
+
+def _staff(session: Session, login: str) -> Operator:
+    """The staff user with ``login`` (whether they may write is the workflow's to say)."""
+    from sqlmodel import select
+
+    from inbox.models import Operator
+
+    me = session.exec(select(Operator).where(Operator.login == login)).first()
+    if me is None:
+        _refuse(f"no staff user with the login «{login}»")
+    return me
+
+
+@kb_app.command("restore")
+def kb_restore(
+    entry_id: Annotated[str, typer.Argument(help="The entry's id.")],
+    author: Annotated[
+        str, typer.Option("--author", help="The draft's author: a supervisor or administrator.")
+    ],
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version",
+            min=0,
+            help="Take the text of this published version (0: as shipped), e.g. to undo a merge."
+            " Without it: bring a retired entry back with the text it had.",
+        ),
+    ] = None,
+) -> None:
+    """A draft that brings a retired entry back, or restores a published version's text:
+    «Вернуть» and «Вернуть эту версию» of the UI. Another person publishes it (four eyes)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.config import get_settings
+    from inbox import audit
+    from inbox.kb_workflow import WorkflowError, restore_draft, restore_version
+    from inbox.runtime import build_runtime
+
+    rt = build_runtime(get_settings())
+    try:
+        with rt.factory() as session:
+            me = _staff(session, author)
+            now = rt.clock.now()
+            if version is None:
+                row = restore_draft(session, rt.kb, me, entry_id, now)
+                how: dict[str, Any] = {"restore": True}
+            else:
+                row = restore_version(session, rt.kb, me, entry_id, version, now)
+                how = {"from_version": version}
+            session.flush()
+            audit.record(
+                session, "kb_draft_saved", now, operator_id=me.id, actor=me.login,
+                entry=entry_id, revision=row.id, via="cli", **how,
+            )  # fmt: skip
+            session.commit()
+            made = row.id
+    except WorkflowError as exc:  # not an editor, no such entry or version, nothing to restore
+        _refuse(exc)
+    except SQLAlchemyError as exc:
+        _database_unusable("the database could not be used", exc)
+    finally:
+        rt.dispose()
+    typer.echo(
+        f"draft #{made} of {entry_id} made by {author}; the bot answers with it once another "
+        "supervisor or administrator publishes it on «Проверка базы» (/ui/kb/review)."
+    )
 
 
 @kb_app.command("retired")

@@ -4,7 +4,7 @@
 one back through a draft another person publishes (four eyes), as does «Вернуть эту версию» on
 the history page for any published version. Abuse: an operator gets 403, a forged or missing
 CSRF token 403, unknown ids 404, restoring what is not retired a clear refusal. Also
-``otklik kb retired``.
+``otklik kb retired`` and ``otklik kb restore``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from inbox.kb_workflow import open_revision
-from inbox.models import KBRevision
+from inbox.models import AuditEvent, KBRevision
 from inbox.runtime import Runtime
 from tests.helpers.kb import app, chat, publish_as_supervisor  # noqa: F401
 from tests.helpers.kb import client_of as _client
@@ -29,7 +29,9 @@ QUESTION = "как вывезти старый диван"
 NEW_SHORT = "Старую мебель забирают по средам. Напишите нам адрес дома."
 
 
-def _cli(rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+def _cli(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str, exit_code: int = 0
+) -> str:
     from core.config import get_settings
     from otklik.cli import app as cli_app
 
@@ -41,7 +43,7 @@ def _cli(rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: st
         done = CliRunner().invoke(cli_app, list(args))
     finally:
         get_settings.cache_clear()
-    assert done.exit_code == 0, done.output
+    assert done.exit_code == exit_code, done.output
     return done.output
 
 
@@ -177,3 +179,55 @@ def test_a_published_version_is_restored_through_review(app: object, rt: Runtime
         done = admin.post(f"/ui/kb/review/{draft.id}/approve", data={"csrf_token": token})
         assert "опубликована (версия 2)" in done.text
     assert rt.kb.get().by_id[ENTRY].short_answer == shipped_short
+
+
+def test_the_cli_restores_through_review(
+    app: object, rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``otklik kb restore`` is «Вернуть» (and, with --version, «Вернуть эту версию») on the
+    command line: a draft by a named supervisor or administrator, published by another person;
+    a refusal is one line and exit 2, with nothing written."""
+    answered = rt.kb.get().by_id[ENTRY].model_dump()
+    with _client(app) as admin:
+        admin.post(
+            f"/ui/kb/retire/{ENTRY}", data={"csrf_token": login(admin, "admin", "admin-demo")}
+        )
+    publish_as_supervisor(app, rt, ENTRY)
+    assert ENTRY not in rt.kb.get().by_id
+
+    def refused(*args: str) -> str:
+        return _cli(rt, tmp_path, monkeypatch, "kb", "restore", *args, exit_code=2)
+
+    assert "no staff user with the login «nobody»" in refused(ENTRY, "--author", "nobody")
+    assert "старший оператор и администратор" in refused(ENTRY, "--author", "anna")
+    assert f"Запись «{OTHER}» не снята с публикации" in refused(OTHER, "--author", "svetlana")
+    assert "Нет такой записи" in refused("nope-not-here", "--author", "svetlana")
+    assert f"У записи «{ENTRY}» нет версии 7" in refused(
+        ENTRY, "--author", "svetlana", "--version", "7"
+    )
+    assert "Usage" in refused(ENTRY, "--author", "svetlana", "--version", "-1")
+    with rt.factory() as session:
+        assert session.exec(select(KBRevision).where(KBRevision.status == "draft")).all() == []
+
+    made = _cli(rt, tmp_path, monkeypatch, "kb", "restore", ENTRY, "--author", "svetlana")
+    draft = _open_draft(rt, ENTRY)
+    assert made.startswith(f"draft #{draft.id} of {ENTRY} made by svetlana")
+    assert (draft.author, draft.origin, draft.data.get("retired")) == ("svetlana", "restore", None)
+    assert ENTRY not in rt.kb.get().by_id  # not answered before review
+    with rt.factory() as session:
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.kind == "kb_draft_saved")
+            .where(AuditEvent.actor == "svetlana")
+        ).one()  # fmt: skip
+        assert event.data == {"entry": ENTRY, "revision": draft.id, "via": "cli", "restore": True}
+    with _client(app) as admin:
+        token = login(admin, "admin", "admin-demo")
+        published = admin.post(f"/ui/kb/review/{draft.id}/approve", data={"csrf_token": token})
+        assert f"Запись «{ENTRY}» опубликована (версия 2)" in published.text
+    assert rt.kb.get().by_id[ENTRY].model_dump() == answered
+
+    # --version: version 1 retired the entry (no text to take), version 0 is as shipped
+    assert "Версия 1 снимала запись" in refused(ENTRY, "--author", "svetlana", "--version", "1")
+    assert "Бот уже отвечает текстом версии" in refused(
+        ENTRY, "--author", "svetlana", "--version", "2"
+    )
