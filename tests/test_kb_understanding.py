@@ -9,7 +9,7 @@ import pytest
 
 from knowledge_base.datafile import DataFileError
 from knowledge_base.entries import load_entries
-from knowledge_base.evalset import load_colloquial, load_offtopic, measure
+from knowledge_base.evalset import load_colloquial, load_holdout, load_offtopic, measure
 from knowledge_base.russian import normalize, words
 from knowledge_base.search import (
     FEATURES,
@@ -73,6 +73,25 @@ def test_held_out_set_has_every_kind_of_hard_message() -> None:
     long = [t for t in test if len(words(t)) >= 20]
     assert len(latin) >= 5
     assert len(long) >= 3
+
+
+def test_second_held_out_split_is_large_varied_and_unseen() -> None:
+    """``eval/holdout.yaml``: written after ``test`` had been tuned against; it must name real
+    entries, cover many of them, and share no message with the other splits or the entries."""
+    holdout = load_holdout()
+    colloquial, offtopic = load_colloquial(), load_offtopic()
+    assert len(holdout.colloquial) >= 60
+    assert len(holdout.offtopic) >= 20
+    expected = {item.expected for item in holdout.colloquial}
+    assert expected <= {entry.id for entry in load_entries()}
+    assert len(expected) >= 40
+    texts = [item.text for item in holdout.colloquial]
+    assert len([t for t in texts if not any("а" <= c <= "я" for c in t.lower())]) >= 5
+    assert len([t for t in texts if len(words(t)) >= 20]) >= 3
+    seen = {_key(text) for e in load_entries() for text in [e.question, *e.phrasings]}
+    seen |= {_key(item.text) for item in colloquial.train + colloquial.test}
+    seen |= {_key(text) for text in offtopic.train + offtopic.test}
+    assert not [text for text in texts + holdout.offtopic if _key(text) in seen]
 
 
 def test_held_out_understanding_holds_the_bars(kb: KnowledgeBase) -> None:
