@@ -24,14 +24,16 @@ from knowledge_base.search import (
 from knowledge_base.translit import looks_like_russian, to_cyrillic, word_to_cyrillic
 
 #: Measured on the held-out part of eval/ (75 colloquial, 24 off-topic messages) with the
-#: shipped calibration: right 62 (82.7 %), wrong 4 (5.3 %), handed off 9, right entry first
-#: 71 (94.7 %), off-topic answered 0 (before #13: right 57 (76.0 %), wrong 3 (4.0 %), right
-#: entry first 62 (82.7 %), off-topic answered 4 of 24). The issue's targets (right ≥ 90 %,
-#: wrong ≤ 3 %) are not reached yet; the bars hold what is, so that a change that makes it
-#: worse fails here.
-HELD_OUT_RIGHT_BAR = 0.80
-HELD_OUT_WRONG_BAR = 0.06
-HELD_OUT_RIGHT_FIRST_BAR = 0.93
+#: shipped calibration: right 71 (94.7 %), wrong 3 (4.0 %), handed off 1, right entry first
+#: 72 (96.0 %), off-topic answered 0 (before the second pass of #13: right 62 (82.7 %), wrong
+#: 4 (5.3 %), right entry first 71 (94.7 %); before #13: right 57 (76.0 %), wrong 3 (4.0 %),
+#: off-topic answered 4 of 24). The wrong-answer target (≤ 3 %) is not reached yet; the bars
+#: hold what is, so that a change that makes it worse fails here. The second held-out split
+#: (eval/holdout.yaml) is only measured by the bench, never pinned here: a bar on it would
+#: invite tuning against it.
+HELD_OUT_RIGHT_BAR = 0.92
+HELD_OUT_WRONG_BAR = 0.045
+HELD_OUT_RIGHT_FIRST_BAR = 0.95
 #: The issue's target, reached.
 HELD_OUT_OFF_TOPIC_BAR = 0.05
 
