@@ -44,7 +44,9 @@ CALIBRATION_FILE = HERE / "calibration.yaml"
 NOT_OUR_TOPIC_PREFIX = "not-our-topic:"
 
 #: The features of a match the calibrated confidence is computed from (see ``_features``).
-FEATURES = ("score", "coverage", "similarity", "margin", "topic_margin", "terms", "known")
+FEATURES = (
+    "score", "coverage", "similarity", "margin", "topic_margin", "terms", "known", "exact",
+)  # fmt: skip
 
 
 class SearchConfig(BaseModel):
@@ -375,7 +377,8 @@ class KnowledgeBase:
         when, not what about, and would only dilute the confidence.
         """
         text = mask_entities(text)
-        terms = [self._correct(term) for term in self.analyzer.terms(text)]
+        raw_terms = self.analyzer.terms(text)
+        terms = [self._correct(term) for term in raw_terms]
         if not terms:
             return Ranking(hits=[])
         bm25 = self._bm25_scores(terms)
@@ -422,9 +425,14 @@ class KnowledgeBase:
         scored.sort(key=lambda item: (-item[0], item[1]))
         known = sum(t in self._idf for t in terms if not t.startswith("#"))
         base_terms = [t for t in terms if not t.startswith("#")]
+        # Words the index knows as written, apart from those it knows only once a typo was
+        # corrected («прописька» → «прописк», but also «тест» → «вест»): the model weighs the
+        # two kinds of word on its own.
+        exact = sum(t in self._idf for t in raw_terms if not t.startswith("#"))
         shared = {
             "terms": math.log1p(len(base_terms)),
             "known": known / len(base_terms) if base_terms else 0.0,
+            "exact": exact / len(base_terms) if base_terms else 0.0,
         }
         hits: list[Hit] = []
         features: dict[str, float] = {}

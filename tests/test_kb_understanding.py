@@ -9,7 +9,7 @@ import pytest
 
 from knowledge_base.datafile import DataFileError
 from knowledge_base.entries import load_entries
-from knowledge_base.evalset import load_colloquial, load_offtopic, measure
+from knowledge_base.evalset import load_colloquial, load_holdout, load_offtopic, measure
 from knowledge_base.russian import normalize, words
 from knowledge_base.search import (
     FEATURES,
@@ -24,14 +24,16 @@ from knowledge_base.search import (
 from knowledge_base.translit import looks_like_russian, to_cyrillic, word_to_cyrillic
 
 #: Measured on the held-out part of eval/ (75 colloquial, 24 off-topic messages) with the
-#: shipped calibration: right 62 (82.7 %), wrong 4 (5.3 %), handed off 9, right entry first
-#: 71 (94.7 %), off-topic answered 0 (before #13: right 57 (76.0 %), wrong 3 (4.0 %), right
-#: entry first 62 (82.7 %), off-topic answered 4 of 24). The issue's targets (right ≥ 90 %,
-#: wrong ≤ 3 %) are not reached yet; the bars hold what is, so that a change that makes it
-#: worse fails here.
-HELD_OUT_RIGHT_BAR = 0.80
-HELD_OUT_WRONG_BAR = 0.06
-HELD_OUT_RIGHT_FIRST_BAR = 0.93
+#: shipped calibration: right 71 (94.7 %), wrong 3 (4.0 %), handed off 1, right entry first
+#: 72 (96.0 %), off-topic answered 0 (before the second pass of #13: right 62 (82.7 %), wrong
+#: 4 (5.3 %), right entry first 71 (94.7 %); before #13: right 57 (76.0 %), wrong 3 (4.0 %),
+#: off-topic answered 4 of 24). The wrong-answer target (≤ 3 %) is not reached yet; the bars
+#: hold what is, so that a change that makes it worse fails here. The second held-out split
+#: (eval/holdout.yaml) is only measured by the bench, never pinned here: a bar on it would
+#: invite tuning against it.
+HELD_OUT_RIGHT_BAR = 0.92
+HELD_OUT_WRONG_BAR = 0.045
+HELD_OUT_RIGHT_FIRST_BAR = 0.95
 #: The issue's target, reached.
 HELD_OUT_OFF_TOPIC_BAR = 0.05
 
@@ -73,6 +75,25 @@ def test_held_out_set_has_every_kind_of_hard_message() -> None:
     long = [t for t in test if len(words(t)) >= 20]
     assert len(latin) >= 5
     assert len(long) >= 3
+
+
+def test_second_held_out_split_is_large_varied_and_unseen() -> None:
+    """``eval/holdout.yaml``: written after ``test`` had been tuned against; it must name real
+    entries, cover many of them, and share no message with the other splits or the entries."""
+    holdout = load_holdout()
+    colloquial, offtopic = load_colloquial(), load_offtopic()
+    assert len(holdout.colloquial) >= 60
+    assert len(holdout.offtopic) >= 20
+    expected = {item.expected for item in holdout.colloquial}
+    assert expected <= {entry.id for entry in load_entries()}
+    assert len(expected) >= 40
+    texts = [item.text for item in holdout.colloquial]
+    assert len([t for t in texts if not any("а" <= c <= "я" for c in t.lower())]) >= 5
+    assert len([t for t in texts if len(words(t)) >= 20]) >= 3
+    seen = {_key(text) for e in load_entries() for text in [e.question, *e.phrasings]}
+    seen |= {_key(item.text) for item in colloquial.train + colloquial.test}
+    seen |= {_key(text) for text in offtopic.train + offtopic.test}
+    assert not [text for text in texts + holdout.offtopic if _key(text) in seen]
 
 
 def test_held_out_understanding_holds_the_bars(kb: KnowledgeBase) -> None:
