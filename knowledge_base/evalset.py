@@ -1,11 +1,12 @@
 """The understanding evaluation set (``eval/colloquial.yaml``, ``eval/offtopic.yaml``,
-``eval/holdout.yaml``).
+``eval/holdout.yaml``, ``eval/holdout2.yaml``).
 
 Colloquial citizen messages with the entry that answers them, and messages the knowledge base
 must not answer, each split into ``train`` (tunes the lexicon, fits the calibration) and
 ``test`` (held out: only measured). ``holdout`` is a second held-out split in a file of its
 own, written after ``test`` had been looked at by several rounds of tuning: it is only ever
-measured. Shared by ``scripts/bench/kb_understanding.py``, ``scripts/kb_calibrate.py`` (which
+measured. ``holdout2`` is a third one, written fresh after ``holdout`` had been looked at too,
+in the same format and likewise only measured. Shared by ``scripts/bench/kb_understanding.py``, ``scripts/kb_calibrate.py`` (which
 reads ``train`` only) and the tests.
 """
 
@@ -22,9 +23,12 @@ EVAL_DIR = Path(__file__).resolve().parent / "eval"
 COLLOQUIAL_FILE = EVAL_DIR / "colloquial.yaml"
 OFFTOPIC_FILE = EVAL_DIR / "offtopic.yaml"
 HOLDOUT_FILE = EVAL_DIR / "holdout.yaml"
+HOLDOUT2_FILE = EVAL_DIR / "holdout2.yaml"
 
-Split = Literal["train", "test", "holdout"]
-SPLITS: tuple[Split, ...] = ("train", "test", "holdout")
+Split = Literal["train", "test", "holdout", "holdout2"]
+SPLITS: tuple[Split, ...] = ("train", "test", "holdout", "holdout2")
+#: The splits kept in a file of their own (both kinds of message in one file).
+HOLDOUT_FILES: dict[str, Path] = {"holdout": HOLDOUT_FILE, "holdout2": HOLDOUT2_FILE}
 
 
 class Labelled(BaseModel):
@@ -52,7 +56,7 @@ def load_offtopic(path: Path = OFFTOPIC_FILE) -> OffTopic:
 
 
 class HoldOut(BaseModel):
-    """The second held-out split: both kinds of message in one file."""
+    """A held-out split kept in a file of its own: both kinds of message in one file."""
 
     colloquial: list[Labelled] = Field(default_factory=list)
     offtopic: list[str] = Field(default_factory=list)
@@ -64,8 +68,8 @@ def load_holdout(path: Path = HOLDOUT_FILE) -> HoldOut:
 
 def split_messages(split: Split) -> tuple[list[Labelled], list[str]]:
     """The colloquial (labelled) and the off-topic messages of ``split``."""
-    if split == "holdout":
-        holdout = load_holdout()
+    if split in HOLDOUT_FILES:
+        holdout = load_holdout(HOLDOUT_FILES[split])
         return holdout.colloquial, holdout.offtopic
     return getattr(load_colloquial(), split), getattr(load_offtopic(), split)
 

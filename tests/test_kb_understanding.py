@@ -9,7 +9,14 @@ import pytest
 
 from knowledge_base.datafile import DataFileError
 from knowledge_base.entries import load_entries
-from knowledge_base.evalset import load_colloquial, load_holdout, load_offtopic, measure
+from knowledge_base.evalset import (
+    HOLDOUT2_FILE,
+    HOLDOUT_FILE,
+    load_colloquial,
+    load_holdout,
+    load_offtopic,
+    measure,
+)
 from knowledge_base.russian import normalize, words
 from knowledge_base.search import (
     FEATURES,
@@ -77,10 +84,18 @@ def test_held_out_set_has_every_kind_of_hard_message() -> None:
     assert len(long) >= 3
 
 
-def test_second_held_out_split_is_large_varied_and_unseen() -> None:
-    """``eval/holdout.yaml``: written after ``test`` had been tuned against; it must name real
-    entries, cover many of them, and share no message with the other splits or the entries."""
-    holdout = load_holdout()
+@pytest.mark.parametrize(
+    ("path", "earlier"),
+    [(HOLDOUT_FILE, ()), (HOLDOUT2_FILE, (HOLDOUT_FILE,))],
+    ids=["holdout", "holdout2"],
+)
+def test_held_out_split_file_is_large_varied_and_unseen(
+    path: Path, earlier: tuple[Path, ...]
+) -> None:
+    """``eval/holdout.yaml`` and ``eval/holdout2.yaml``: each written after the splits before it
+    had been tuned against; each must name real entries, cover many of them, and share no
+    message with the entries, the train/test splits or an earlier held-out file."""
+    holdout = load_holdout(path)
     colloquial, offtopic = load_colloquial(), load_offtopic()
     assert len(holdout.colloquial) >= 60
     assert len(holdout.offtopic) >= 20
@@ -93,7 +108,18 @@ def test_second_held_out_split_is_large_varied_and_unseen() -> None:
     seen = {_key(text) for e in load_entries() for text in [e.question, *e.phrasings]}
     seen |= {_key(item.text) for item in colloquial.train + colloquial.test}
     seen |= {_key(text) for text in offtopic.train + offtopic.test}
+    for other in map(load_holdout, earlier):
+        seen |= {_key(item.text) for item in other.colloquial} | set(map(_key, other.offtopic))
     assert not [text for text in texts + holdout.offtopic if _key(text) in seen]
+
+
+def test_third_held_out_split_is_broader_still() -> None:
+    """``eval/holdout2.yaml`` (issue #13): at least 80 in-KB messages over 60 entries and 25
+    off-topic or small-talk ones."""
+    holdout = load_holdout(HOLDOUT2_FILE)
+    assert len(holdout.colloquial) >= 80
+    assert len({item.expected for item in holdout.colloquial}) >= 60
+    assert len(holdout.offtopic) >= 25
 
 
 def test_held_out_understanding_holds_the_bars(kb: KnowledgeBase) -> None:
