@@ -43,6 +43,17 @@ STOPWORDS = _word_set(
 )
 
 
+#: Stop words that are stop words in any form, found by their dictionary form: «всем» and
+#: «всеми» are «весь», «вашей» is «ваш», «хотите» is «хотеть». Greeting words are left out:
+#: «день» is a stop word as written («добрый день») but «дней» carries the topic («10 дней без
+#: воды»); the greetings themselves are recognised as a pair (``GREETING_NOUNS``).
+STOP_LEMMAS = (STOPWORDS - _word_set("день вечер утро добрый можно нужно надо")) | _word_set(
+    "хотеть подсказать здравствовать приветствовать"
+)
+#: «Добрый» before one of these, in any form, is a greeting: «доброго утра», «доброй ночи».
+GREETING_NOUNS = _word_set("день вечер утро ночь время")
+
+
 @dataclass(frozen=True)
 class Token:
     text: str
@@ -126,6 +137,23 @@ def stems(text: str, *, keep_stopwords: bool = False) -> list[str]:
             continue
         result.append(stem(low))
     return result
+
+
+def stop_flags(lows: list[str], *, by_lemma: bool = False) -> list[bool]:
+    """For each lower-case word of a message, whether it is a stop word.
+
+    ``by_lemma``: also in any form (``STOP_LEMMAS``) and greetings as a pair («доброго утра»,
+    «доброй ночи»); otherwise only ``STOPWORDS`` as written.
+    """
+    flags = [low in STOPWORDS for low in lows]
+    if not by_lemma:
+        return flags
+    lemmas = [lemma(low) for low in lows]
+    for i, word_lemma in enumerate(lemmas):
+        flags[i] = flags[i] or word_lemma in STOP_LEMMAS
+        if word_lemma == "добрый" and i + 1 < len(lemmas) and lemmas[i + 1] in GREETING_NOUNS:
+            flags[i] = flags[i + 1] = True
+    return flags
 
 
 @lru_cache(maxsize=1)

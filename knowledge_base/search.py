@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from knowledge_base.datafile import DataFileError, load_model, read_yaml, read_yaml_list
 from knowledge_base.entities import extract_entities
 from knowledge_base.entries import ENTRIES_DIR, KBEntry, load_entries
-from knowledge_base.russian import STOPWORDS, lemma, lemma_stem, stem, words
+from knowledge_base.russian import lemma, lemma_stem, stem, stop_flags, words
 from knowledge_base.translit import to_cyrillic
 
 HERE = Path(__file__).resolve().parent
@@ -179,6 +179,7 @@ class Analyzer:
         lemmatize: bool = False,
     ) -> None:
         self._term = lemma_stem if lemmatize else stem
+        self._lemmatize = lemmatize
         #: Slang is looked up by lemma («водила» → «водить»), not by stem: «вода» and «водила»
         #: share the stem «вод» and must not share the meaning.
         self._key = lemma if lemmatize else stem
@@ -201,8 +202,9 @@ class Analyzer:
 
     def _stems(self, text: str) -> list[str]:
         lows = [t.lower for t in words(to_cyrillic(text))]
+        stop = stop_flags(lows, by_lemma=self._lemmatize)
         if not self._lexicon:
-            return [self._term(low) for low in lows if low not in STOPWORDS]
+            return [self._term(low) for low, is_stop in zip(lows, stop, strict=True) if not is_stop]
         keys = [self._key(low) for low in lows]
         result: list[str] = []
         i = 0
@@ -214,7 +216,7 @@ class Analyzer:
                     i += size
                     break
             else:
-                if lows[i] not in STOPWORDS:
+                if not stop[i]:
                     result.append(self._term(lows[i]))
                 i += 1
         return result
@@ -229,12 +231,14 @@ class Analyzer:
         return base + sorted(extra)
 
 
-def char_ngrams(text: str, sizes: Iterable[int]) -> Counter[str]:
-    """Character n-grams of each meaningful word, padded with spaces («прописка» → « пр»...)."""
+def char_ngrams(text: str, sizes: Iterable[int], *, by_lemma: bool = False) -> Counter[str]:
+    """Character n-grams of each meaningful word, padded with spaces («прописка» → « пр»...).
+
+    ``by_lemma``: stop words are recognised in any form (``stop_flags``)."""
     grams: Counter[str] = Counter()
-    for token in words(to_cyrillic(text)):
-        low = token.lower
-        if low in STOPWORDS:
+    lows = [token.lower for token in words(to_cyrillic(text))]
+    for low, is_stop in zip(lows, stop_flags(lows, by_lemma=by_lemma), strict=True):
+        if is_stop:
             continue
         padded = f" {low} "
         for n in sizes:
@@ -342,7 +346,7 @@ class KnowledgeBase:
         df: Counter[str] = Counter()
         for index, entry in enumerate(self._docs):
             for text in self._texts(entry):
-                grams = char_ngrams(text, sizes)
+                grams = char_ngrams(text, sizes, by_lemma=self.config.lemmatize)
                 raw.append((index, text, grams))
                 df.update(grams.keys())
         n = len(raw)
@@ -531,7 +535,9 @@ class KnowledgeBase:
         return scores
 
     def _ngram_scores(self, text: str) -> tuple[dict[int, float], dict[int, str]]:
-        query = self._weigh(char_ngrams(text, self.config.ngram_sizes))
+        query = self._weigh(
+            char_ngrams(text, self.config.ngram_sizes, by_lemma=self.config.lemmatize)
+        )
         # The hottest loop of a bot turn: names bound locally; the sums are added in the same
         # order as ever (gram by gram), so the scores are the same to the last bit.
         dots: dict[int, float] = {}
