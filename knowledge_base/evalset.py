@@ -6,8 +6,8 @@ must not answer, each split into ``train`` (tunes the lexicon, fits the calibrat
 ``test`` (held out: only measured). ``holdout`` is a second held-out split in a file of its
 own, written after ``test`` had been looked at by several rounds of tuning: it is only ever
 measured. ``holdout2`` is a third one, written fresh after ``holdout`` had been looked at too,
-in the same format and likewise only measured. Shared by ``scripts/bench/kb_understanding.py``, ``scripts/kb_calibrate.py`` (which
-reads ``train`` only) and the tests.
+in the same format and likewise only measured. Shared by ``scripts/bench/kb_understanding.py``,
+``scripts/kb_calibrate.py`` (which reads ``train`` only) and the tests.
 """
 
 from __future__ import annotations

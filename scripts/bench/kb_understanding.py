@@ -1,7 +1,7 @@
 """How well the built-in knowledge base understands colloquial messages (not a timed test).
 
-    .venv/bin/python scripts/bench/kb_understanding.py [--split test|train|holdout|holdout2] [--cases]
-        [--out PATH]
+    .venv/bin/python scripts/bench/kb_understanding.py
+        [--split test|train|holdout|holdout2] [--cases] [--out PATH]
 
 Asks the knowledge base every message of the evaluation set (``knowledge_base/eval``) and
 prints right / wrong / handed off on the colloquial messages and answered on the off-topic
