@@ -31,16 +31,17 @@ from knowledge_base.search import (
 from knowledge_base.translit import looks_like_russian, to_cyrillic, word_to_cyrillic
 
 #: Measured on the held-out part of eval/ (75 colloquial, 24 off-topic messages) with the
-#: shipped calibration: right 71 (94.7 %), wrong 3 (4.0 %), handed off 1, right entry first
-#: 72 (96.0 %), off-topic answered 0 (before the second pass of #13: right 62 (82.7 %), wrong
-#: 4 (5.3 %), right entry first 71 (94.7 %); before #13: right 57 (76.0 %), wrong 3 (4.0 %),
-#: off-topic answered 4 of 24). The wrong-answer target (≤ 3 %) is not reached yet; the bars
-#: hold what is, so that a change that makes it worse fails here. The second held-out split
-#: (eval/holdout.yaml) is only measured by the bench, never pinned here: a bar on it would
-#: invite tuning against it.
-HELD_OUT_RIGHT_BAR = 0.92
-HELD_OUT_WRONG_BAR = 0.045
-HELD_OUT_RIGHT_FIRST_BAR = 0.95
+#: shipped calibration: right 72 (96.0 %), wrong 2 (2.7 %), handed off 1, right entry first
+#: 73 (97.3 %), off-topic answered 1 of 24 (after the third pass of #13: stop words by lemma,
+#: the sibling audit; before it: right 71 (94.7 %), wrong 3 (4.0 %), right entry first 72
+#: (96.0 %), off-topic answered 0; before #13: right 57 (76.0 %), wrong 3 (4.0 %), off-topic
+#: answered 4 of 24). The bars hold what is, so that a change that makes it worse fails here.
+#: The other held-out splits (eval/holdout.yaml, eval/holdout2.yaml) are only measured by the
+#: bench, never pinned here: a bar on them would invite tuning against them.
+HELD_OUT_RIGHT_BAR = 0.95
+#: The issue's target (≤ 3 %), reached on this split.
+HELD_OUT_WRONG_BAR = 0.03
+HELD_OUT_RIGHT_FIRST_BAR = 0.97
 #: The issue's target, reached.
 HELD_OUT_OFF_TOPIC_BAR = 0.05
 
@@ -209,6 +210,28 @@ def test_slang_is_replaced_by_its_meaning_in_any_form() -> None:
     assert analyzer.terms("домофон не пашет") == analyzer.terms("домофон не работает")
     # Chat words mean a stop word: they vanish.
     assert analyzer.terms("чё") == []
+
+
+@pytest.mark.parametrize("lemmatize", [True, False])
+def test_stop_words_are_known_in_any_form_only_with_lemmas(lemmatize: bool) -> None:
+    """«всем» is «весь», «хотите» is «хотеть», «доброго утра» a greeting: with lemmas they
+    carry no topic; the plain index keeps to the words as written."""
+    analyzer = Analyzer([], load_lexicon(), lemmatize=lemmatize)
+    for text in ["добрый день всем!", "доброго утра", "хотите ли вы"]:
+        assert (analyzer.terms(text) == []) is lemmatize, text
+
+
+def test_a_day_count_still_carries_the_topic() -> None:
+    """«день» is a stop word only as written («добрый день»): «10 дней без воды» keeps it."""
+    analyzer = Analyzer([], load_lexicon(), lemmatize=True)
+    assert analyzer.terms("доброе утро, 10 дней без воды") == analyzer.terms("10 дней без воды")
+    assert len(analyzer.terms("10 дней без воды")) == 3
+
+
+def test_a_greeting_to_everyone_is_not_answered(kb: KnowledgeBase) -> None:
+    answer = kb.answer("всем доброго вечера!")
+    assert answer.reason == "no_match"
+    assert (answer.handoff, answer.hit) == (True, None)
 
 
 def test_lexicon_file_must_be_a_mapping(tmp_path: Path) -> None:
