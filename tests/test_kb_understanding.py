@@ -359,3 +359,27 @@ def test_the_typo_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for number in range(25):
         kb.search(f"щщыыжж{'абвгдежзик'[number % 10]}{number}", k=1)
     assert len(kb._corrections) <= 10
+
+
+# --- the sibling audit --------------------------------------------------------------------
+
+
+def test_sibling_audit_lists_entries_asked_about_in_the_same_words() -> None:
+    """``scripts/kb_siblings.py`` ranks the pairs of entries a message could be confused
+    between: a pothole and the damage it did are among them, unrelated entries are not."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(root / "scripts" / "kb_siblings.py"), "--top", "80"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    pairs = [line.split()[2:5:2] for line in out.splitlines()[1:]]
+    assert len(pairs) == 80
+    assert ["road-pothole", "road-pothole-damage"] in pairs
+    assert ["animals-bite", "pay-parking"] not in pairs
+    assert all(a < b for a, b in pairs)
