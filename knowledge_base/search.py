@@ -46,6 +46,7 @@ NOT_OUR_TOPIC_PREFIX = "not-our-topic:"
 #: The features of a match the calibrated confidence is computed from (see ``_features``).
 FEATURES = (
     "score", "coverage", "similarity", "margin", "topic_margin", "terms", "known", "exact",
+    "chatter",
 )  # fmt: skip
 
 
@@ -451,6 +452,9 @@ class KnowledgeBase:
                 "similarity": similarity,
                 "margin": score - other,
                 "topic_margin": score - best_class[0],
+                # How much the message looks like chatter, on its own: the margin alone
+                # cannot tell a strong entry over a strong class from a weak one over none.
+                "chatter": best_class[0],
                 **shared,
             }
             if rank == 0:
