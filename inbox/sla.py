@@ -49,13 +49,35 @@ def start_clock(
     return clock
 
 
+_OPEN_CLOCKS = (
+    select(SlaClock)
+    .where(SlaClock.conversation_id == sa.bindparam("conversation_id"))
+    .where(col(SlaClock.status).in_(_OPEN_CLOCK))
+    .order_by(col(SlaClock.id))
+)
+
+
 def open_clock(session: Session, conversation_id: int) -> SlaClock | None:
-    return session.exec(
-        select(SlaClock)
-        .where(SlaClock.conversation_id == conversation_id)
-        .where(col(SlaClock.status).in_(_OPEN_CLOCK))
-        .order_by(col(SlaClock.id))
-    ).first()
+    """The conversation's open clock (the earliest), as this session sees it.
+
+    No autoflush before the query: it would write the changes a turn made so far (the reply,
+    the conversation's new status) in statements of their own, when one flush at the end can
+    write them together. What the session changed and did not flush is taken into account
+    here instead: a clock it closed (met, cancelled) is no longer open, a clock it started is.
+    """
+    with session.no_autoflush:
+        stored = session.exec(_OPEN_CLOCKS, params={"conversation_id": conversation_id}).all()
+    for clock in stored:
+        if clock.status in _OPEN_CLOCK:
+            return clock
+    for obj in session.new:
+        if (
+            isinstance(obj, SlaClock)
+            and obj.conversation_id == conversation_id
+            and obj.status in _OPEN_CLOCK
+        ):
+            return obj
+    return None
 
 
 def satisfy(session: Session, conversation: Conversation, at: datetime) -> SlaClock | None:

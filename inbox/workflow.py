@@ -143,6 +143,13 @@ def assign(
 
 
 def _end_assignment(session: Session, conversation: Conversation, now: datetime) -> int | None:
+    """End the conversation's current assignment; the operator who had it, if any.
+
+    ``assignee_id`` is set exactly while an assignment is open (only ``assign`` opens one and
+    only this ends it), so without an assignee there is nothing to look up: the bot's turns
+    (``to_bot``) ask no query for it."""
+    if conversation.assignee_id is None:
+        return None
     current = session.exec(
         select(Assignment)
         .where(Assignment.conversation_id == conversation.id)
@@ -181,7 +188,6 @@ def reply(
     conversation.last_message_at = now
     sla.satisfy(session, conversation, now)
     _move(conversation, S.answered)
-    session.flush()
     audit.record(
         session,
         "reply_queued",
@@ -189,7 +195,7 @@ def reply(
         conversation_id=conversation.id,
         operator_id=operator.id if operator else None,
         actor=operator.login if operator else "bot",
-        message_id=message.id,
+        message_id=audit.id_of(session, message),
         public=message.is_public,
     )
     return message
