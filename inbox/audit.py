@@ -70,6 +70,8 @@ def record(
 ) -> None:
     rows: list[dict[str, Any]] | None = session.info.get(_ROWS)
     if rows is not None and not session.in_nested_transaction():
+        if not session.in_transaction():  # so that a rollback, even before any SQL, drops it
+            session.begin()
         rows.append(
             {
                 "at": at,
@@ -119,9 +121,13 @@ def _before_commit(session: OrmSession) -> None:
 @event.listens_for(OrmSession, "do_orm_execute")
 def _before_audit_read(state: ORMExecuteState) -> None:
     """A query of the audit log in a collecting session sees the rows collected so far."""
-    if state.session.info.get(_ROWS) and state.is_select:
-        if any(mapper.class_ is AuditEvent for mapper in state.all_mappers):
-            write_collected(state.session)
+    session = state.session
+    if (
+        session.info.get(_ROWS)
+        and state.is_select
+        and any(mapper.class_ is AuditEvent for mapper in state.all_mappers)
+    ):
+        write_collected(session)
 
 
 @event.listens_for(OrmSession, "after_transaction_end")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from bot.citizen.texts import Button
-from inbox import audit, workflow
+from inbox import audit, sla, workflow
 from inbox.models import AuditEvent, Conversation, ConversationStatus, Message
 from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider, as_provider
@@ -131,13 +131,23 @@ class Turn:
 
 
 def load_state(session: Session, conversation_id: int) -> DialogueState:
-    latest = session.exec(
-        select(AuditEvent)
+    """The dialogue's state, read with the conversation locked.
+
+    The same query asks whether the conversation has an open SLA clock and tells the session
+    when it has none (``sla.none_stored``): the reply's ``sla.satisfy`` then asks nothing.
+    """
+    latest = (
+        select(AuditEvent.data)
         .where(AuditEvent.conversation_id == conversation_id)
         .where(AuditEvent.kind == STATE_EVENT)
         .order_by(col(AuditEvent.id).desc())
-    ).first()
-    return DialogueState.model_validate(latest.data) if latest else DialogueState()
+        .limit(1)
+        .scalar_subquery()
+    )
+    data, clock_open = session.exec(select(latest, sla.open_clock_exists(conversation_id))).one()
+    if not clock_open:
+        sla.none_stored(session, conversation_id)
+    return DialogueState.model_validate(data) if data is not None else DialogueState()
 
 
 def save_state(
