@@ -49,13 +49,12 @@ def counted(runtime: Runtime) -> Iterator[tuple[list[str], list[int]]]:
 def workflow_statements(statements: list[str]) -> list[str]:
     """Without SQLite's ``BEGIN IMMEDIATE`` and the handlers' own lookups (the +1 offer's
     search of shared complaints)."""
-    return [
-        s for s in statements if s != "BEGIN IMMEDIATE" and "FROM shared_complaint" not in s
-    ]
+    return [s for s in statements if s != "BEGIN IMMEDIATE" and "FROM shared_complaint" not in s]
 
 
 def telegram(runtime: Runtime, clock: FrozenClock, text: str, message_id: int) -> Any:
-    event = normalize(Channel.telegram, payload("telegram", "private_message.json"), runtime.profile)
+    raw = payload("telegram", "private_message.json")
+    event = normalize(Channel.telegram, raw, runtime.profile)
     return event.model_copy(
         update={
             "text": text,
