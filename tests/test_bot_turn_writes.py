@@ -136,6 +136,7 @@ def test_a_turn_writes_the_conversation_once_and_its_audit_rows_in_one_insert(
         conversation = session.get(Conversation, conversation_id)
         assert conversation is not None
         assert conversation.status == "bot" and conversation.due_at is None
+        assert conversation.last_message_at is not None
         assert as_utc(conversation.last_message_at) == clock.now()
         assert conversation.version == before + 2  # bot -> answered -> bot
         replies = session.exec(
@@ -175,6 +176,7 @@ def test_a_hand_off_after_the_reply_starts_a_fresh_clock_in_the_same_turn(
         ).all()
         # the one processing opened is met by the bot's reply, the hand-off starts another
         assert [c.status for c in clocks] == ["met", "running"]
+        assert conversation.due_at is not None
         assert as_utc(conversation.due_at) == as_utc(clocks[1].due_at)
     kinds = audit_kinds(runtime, conversation_id)
     assert kinds[kinds.index("reply_queued") - 1 :] == [
