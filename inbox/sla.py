@@ -54,7 +54,7 @@ def start_clock(
 _NONE_STORED = "otklik.sla_none_stored"
 
 
-def open_clock_exists(conversation_id: int) -> sa.Exists:
+def open_clock_exists(conversation_id: int | sa.BindParameter[int]) -> sa.Exists:
     """Whether the conversation has an open clock stored, to ask along with another query;
     ``none_stored`` tells the session the answer was no."""
     return sa.exists().where(

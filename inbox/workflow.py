@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from inbox import audit, sla
@@ -50,8 +51,15 @@ def lock_conversation(session: Session, conversation_id: int) -> Conversation | 
     its SLA clock) and the SLA scan (clock, then an alert referencing the conversation)
     deadlocked and PostgreSQL aborted one of them. SQLite ignores row locks (one writer).
     """
-    query = select(Conversation).where(Conversation.id == conversation_id)
-    return session.exec(query.with_for_update(key_share=True)).first()
+    return session.exec(_LOCK, params={"conversation_id": conversation_id}).first()
+
+
+#: ``lock_conversation``'s statement, built once (not per turn).
+_LOCK = (
+    select(Conversation)
+    .where(Conversation.id == sa.bindparam("conversation_id"))
+    .with_for_update(key_share=True)
+)
 
 
 def _move(conversation: Conversation, target: S) -> None:

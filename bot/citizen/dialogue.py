@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
@@ -130,21 +131,25 @@ class Turn:
         self.say(text, buttons)
 
 
+#: ``load_state``'s query, built once: the latest state, and whether a clock is open.
+_STATE = select(
+    select(AuditEvent.data)
+    .where(AuditEvent.conversation_id == sa.bindparam("conversation_id"))
+    .where(AuditEvent.kind == STATE_EVENT)
+    .order_by(col(AuditEvent.id).desc())
+    .limit(1)
+    .scalar_subquery(),
+    sla.open_clock_exists(sa.bindparam("conversation_id")),
+)
+
+
 def load_state(session: Session, conversation_id: int) -> DialogueState:
     """The dialogue's state, read with the conversation locked.
 
     The same query asks whether the conversation has an open SLA clock and tells the session
     when it has none (``sla.none_stored``): the reply's ``sla.satisfy`` then asks nothing.
     """
-    latest = (
-        select(AuditEvent.data)
-        .where(AuditEvent.conversation_id == conversation_id)
-        .where(AuditEvent.kind == STATE_EVENT)
-        .order_by(col(AuditEvent.id).desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    data, clock_open = session.exec(select(latest, sla.open_clock_exists(conversation_id))).one()
+    data, clock_open = session.exec(_STATE, params={"conversation_id": conversation_id}).one()
     if not clock_open:
         sla.none_stored(session, conversation_id)
     return DialogueState.model_validate(data) if data is not None else DialogueState()
