@@ -7,7 +7,8 @@ transaction's reads see them as before. The citizen bot's turn does this: ~4-5 r
 were one INSERT each, interleaved with the flushes that the lookups between them caused. A
 rolled-back session drops its collected rows with the rest of the transaction; inside a
 savepoint (``begin_nested``) rows are added to the session as ORM objects, so a savepoint
-rolled back takes its own rows and no others.
+rolled back takes its own rows and no others (such a row's id then comes before those of
+rows collected earlier in the transaction; all of them have the same ``at``).
 """
 
 from __future__ import annotations
