@@ -8,7 +8,7 @@ were one INSERT each, interleaved with the flushes that the lookups between them
 rolled-back session drops its collected rows with the rest of the transaction; inside a
 savepoint (``begin_nested``) rows are added to the session as ORM objects, so a savepoint
 rolled back takes its own rows and no others (such a row's id then comes before those of
-rows collected earlier in the transaction; all of them have the same ``at``).
+rows collected earlier in the transaction; in the bot's turn all have the turn's time).
 """
 
 from __future__ import annotations
