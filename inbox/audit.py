@@ -3,7 +3,7 @@
 A session may collect its audit rows instead of adding one ORM object each (``collect``):
 the rows are then written in one INSERT of all of them, when the session commits (after its
 flush) or before an ORM query that reads the audit log in the same session, so the
-transaction's reads see them as before. The citizen bot's turn does this: ~4-5 rows a turn
+transaction's reads see them as before. The citizen bot's turn does this: its 2-4 rows
 were one INSERT each, interleaved with the flushes that the lookups between them caused. A
 rolled-back session drops its collected rows with the rest of the transaction; inside a
 savepoint (``begin_nested``) rows are added to the session as ORM objects, so a savepoint
