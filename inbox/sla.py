@@ -45,17 +45,63 @@ def start_clock(
         warn_at=max(started_at, due_at - warn_before),
     )
     session.add(clock)
+    session.info.get(_NONE_STORED, set()).discard(conversation.id)
     conversation.due_at = due_at
     return clock
 
 
+#: ``Session.info`` key: conversations this session knows to have no open clock stored.
+_NONE_STORED = "otklik.sla_none_stored"
+
+
+def open_clock_exists(conversation_id: int | sa.BindParameter[int]) -> sa.Exists:
+    """Whether the conversation has an open clock stored, to ask along with another query;
+    ``none_stored`` tells the session the answer was no."""
+    return sa.exists().where(
+        col(SlaClock.conversation_id) == conversation_id, col(SlaClock.status).in_(_OPEN_CLOCK)
+    )
+
+
+def none_stored(session: Session, conversation_id: int) -> None:
+    """``session`` saw no open clock of the conversation stored (``open_clock_exists``, asked
+    with the conversation locked, ``workflow.lock_conversation``): ``open_clock`` need not
+    query until this session starts one (``start_clock``). No other transaction can commit
+    one meanwhile: a clock is always added with an UPDATE of its conversation (its
+    ``due_at``: ``start_clock``, and processing writes it with the message), which waits
+    for the lock."""
+    session.info.setdefault(_NONE_STORED, set()).add(conversation_id)
+
+
+_OPEN_CLOCKS = (
+    select(SlaClock)
+    .where(SlaClock.conversation_id == sa.bindparam("conversation_id"))
+    .where(col(SlaClock.status).in_(_OPEN_CLOCK))
+    .order_by(col(SlaClock.id))
+)
+
+
 def open_clock(session: Session, conversation_id: int) -> SlaClock | None:
-    return session.exec(
-        select(SlaClock)
-        .where(SlaClock.conversation_id == conversation_id)
-        .where(col(SlaClock.status).in_(_OPEN_CLOCK))
-        .order_by(col(SlaClock.id))
-    ).first()
+    """The conversation's open clock (the earliest), as this session sees it.
+
+    No autoflush before the query: it would write the changes a turn made so far (the reply,
+    the conversation's new status) in statements of their own, when one flush at the end can
+    write them together. What the session changed and did not flush is taken into account
+    here instead: a clock it closed (met, cancelled) is no longer open, a clock it started is.
+    """
+    if conversation_id not in session.info.get(_NONE_STORED, ()):
+        with session.no_autoflush:
+            stored = session.exec(_OPEN_CLOCKS, params={"conversation_id": conversation_id})
+            for clock in stored.all():
+                if clock.status in _OPEN_CLOCK:
+                    return clock
+    for obj in session.new:
+        if (
+            isinstance(obj, SlaClock)
+            and obj.conversation_id == conversation_id
+            and obj.status in _OPEN_CLOCK
+        ):
+            return obj
+    return None
 
 
 def satisfy(session: Session, conversation: Conversation, at: datetime) -> SlaClock | None:

@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from inbox import audit, sla
@@ -50,8 +51,15 @@ def lock_conversation(session: Session, conversation_id: int) -> Conversation | 
     its SLA clock) and the SLA scan (clock, then an alert referencing the conversation)
     deadlocked and PostgreSQL aborted one of them. SQLite ignores row locks (one writer).
     """
-    query = select(Conversation).where(Conversation.id == conversation_id)
-    return session.exec(query.with_for_update(key_share=True)).first()
+    return session.exec(_LOCK, params={"conversation_id": conversation_id}).first()
+
+
+#: ``lock_conversation``'s statement, built once (not per turn).
+_LOCK = (
+    select(Conversation)
+    .where(Conversation.id == sa.bindparam("conversation_id"))
+    .with_for_update(key_share=True)
+)
 
 
 def _move(conversation: Conversation, target: S) -> None:
@@ -143,6 +151,13 @@ def assign(
 
 
 def _end_assignment(session: Session, conversation: Conversation, now: datetime) -> int | None:
+    """End the conversation's current assignment; the operator who had it, if any.
+
+    ``assignee_id`` is set exactly while an assignment is open (only ``assign`` opens one and
+    only this ends it), so without an assignee there is nothing to look up: the bot's turns
+    (``to_bot``) ask no query for it."""
+    if conversation.assignee_id is None:
+        return None
     current = session.exec(
         select(Assignment)
         .where(Assignment.conversation_id == conversation.id)
@@ -181,7 +196,6 @@ def reply(
     conversation.last_message_at = now
     sla.satisfy(session, conversation, now)
     _move(conversation, S.answered)
-    session.flush()
     audit.record(
         session,
         "reply_queued",
@@ -189,7 +203,7 @@ def reply(
         conversation_id=conversation.id,
         operator_id=operator.id if operator else None,
         actor=operator.login if operator else "bot",
-        message_id=message.id,
+        message_id=audit.id_of(session, message),
         public=message.is_public,
     )
     return message

@@ -13,11 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from bot.citizen.texts import Button
-from inbox import audit, workflow
+from inbox import audit, sla, workflow
 from inbox.models import AuditEvent, Conversation, ConversationStatus, Message
 from knowledge_base.search import KnowledgeBase
 from knowledge_base.store import KnowledgeBaseProvider, as_provider
@@ -130,14 +131,28 @@ class Turn:
         self.say(text, buttons)
 
 
+#: ``load_state``'s query, built once: the latest state, and whether a clock is open.
+_STATE = select(
+    select(AuditEvent.data)
+    .where(AuditEvent.conversation_id == sa.bindparam("conversation_id"))
+    .where(AuditEvent.kind == STATE_EVENT)
+    .order_by(col(AuditEvent.id).desc())
+    .limit(1)
+    .scalar_subquery(),
+    sla.open_clock_exists(sa.bindparam("conversation_id")),
+)
+
+
 def load_state(session: Session, conversation_id: int) -> DialogueState:
-    latest = session.exec(
-        select(AuditEvent)
-        .where(AuditEvent.conversation_id == conversation_id)
-        .where(AuditEvent.kind == STATE_EVENT)
-        .order_by(col(AuditEvent.id).desc())
-    ).first()
-    return DialogueState.model_validate(latest.data) if latest else DialogueState()
+    """The dialogue's state, read with the conversation locked.
+
+    The same query asks whether the conversation has an open SLA clock and tells the session
+    when it has none (``sla.none_stored``): the reply's ``sla.satisfy`` then asks nothing.
+    """
+    data, clock_open = session.exec(_STATE, params={"conversation_id": conversation_id}).one()
+    if not clock_open:
+        sla.none_stored(session, conversation_id)
+    return DialogueState.model_validate(data) if data is not None else DialogueState()
 
 
 def save_state(

@@ -134,6 +134,9 @@ class CitizenBot:
         if processed is None or processed.conversation_id is None:
             return []
         with self.factory() as session:
+            # The turn's audit rows (state changes, the reply, the dialogue state) in one
+            # INSERT at commit, not one each between the lookups.
+            audit.collect(session)
             conversation = workflow.lock_conversation(session, processed.conversation_id)
             assert conversation is not None  # conversations are never deleted
             if conversation.status == ConversationStatus.closed.value:

@@ -1,6 +1,7 @@
 """CPU cost of the knowledge-base part of a citizen bot turn (a benchmark, not a timed test).
 
     .venv/bin/python scripts/bench/bot_turn.py [--rounds N] [--profile] [--full N]
+        [--full-db sqlite,postgresql] [--worker]
 
 What the citizen bot does per text message besides the database: the provider's ``get``
 (is the index current?), the foreign-language guess and ``KnowledgeBase.answer``. The
@@ -9,8 +10,11 @@ provider reads a private copy of the shipped entries (``kb_dir``), as a server d
 CPU ms per turn (``time.process_time``) for the first round (cold word caches) and the later
 ones (warm), and the provider's share; ``--profile`` prints the top of a cProfile.
 ``--full N`` also times N whole turns (``CitizenBot.handle``: the conversation locked, the
-dialogue state loaded and saved, the answer stored in the outbox) on SQLite, for the
-evaluation messages spread over 50 citizens of VK and Telegram (their ingest is not timed).
+dialogue state loaded and saved, the answer stored in the outbox) on the ``--full-db``
+databases (SQLite, a private PostgreSQL database), for the evaluation messages spread over 50
+citizens of VK and Telegram (their ingest is not timed), with the SQL statements per turn;
+``--worker`` also times ``process_pending`` with the bot's hook over N journalled events
+(processing and the turn, as ``otklik worker`` does them).
 """
 
 from __future__ import annotations
@@ -50,22 +54,26 @@ def turn(provider: KnowledgeBaseProvider, text: str) -> str:
     return answer.hit.entry_id if answer.hit else f"handoff:{answer.reason}"
 
 
-def full_turns(count: int, texts: list[str]) -> float:
-    """CPU ms per ``CitizenBot.handle`` over ``count`` ingested events (SQLite)."""
-    import json
-    import sys
+def full_turns(count: int, texts: list[str], kind: str, path: str) -> tuple[float, float]:
+    """CPU ms and SQL statements per event over ``count`` events on a ``kind`` database.
 
-    sys.path.insert(0, str(EVAL_DIR.parents[1]))  # the repository: tests.helpers
+    ``path`` ``turn``: ``CitizenBot.handle`` of events ingested beforehand (not timed);
+    ``worker``: events journalled beforehand (``accept``, not timed), then
+    ``Inbox.process_pending`` with the bot's hook, as ``otklik worker`` runs it (one hook
+    thread: the CPU is the same, the statements too)."""
+    import json
+
+    import sqlalchemy as sa
+    from common import database  # type: ignore[import-not-found]
+
+    from bot.citizen.app import answer_with
     from bot.citizen.engine import CitizenBot
     from bot.normalize import normalize
     from core.config import Settings
-    from inbox.db import upgrade
     from inbox.runtime import build_runtime
     from tests.helpers.workload import native_events
 
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        upgrade(url)
+    with database(kind) as url, tempfile.TemporaryDirectory() as tmp:
         runtime = build_runtime(Settings(database_url=url, data_dir=Path(tmp)))
         try:
             bot = CitizenBot.from_settings(
@@ -79,12 +87,30 @@ def full_turns(count: int, texts: list[str]) -> float:
                 message = body.get("message") or body["object"]["message"]
                 message["text"] = texts[n % len(texts)]
                 event = normalize(native.channel, json.dumps(body).encode(), runtime.profile)
-                _, processed = runtime.inbox.ingest(event)
-                turns.append((processed, event))
+                if path == "worker":
+                    runtime.inbox.accept(event)
+                else:
+                    _, processed = runtime.inbox.ingest(event)
+                    turns.append((processed, event))
+            statements = [0]
+
+            def count_statement(*_: object) -> None:
+                statements[0] += 1
+
+            sa.event.listen(runtime.engine, "before_cursor_execute", count_statement)
             started = time.process_time()
-            for processed, event in turns:
-                bot.handle(processed, event)
-            return (time.process_time() - started) / count * 1000
+            if path == "worker":
+                answer_with(runtime, bot.handle_pending)
+                done = 0
+                while done < count:
+                    found = runtime.inbox.process_pending(500)
+                    assert found, "process_pending found nothing to do"
+                    done += found
+            else:
+                for processed, event in turns:
+                    bot.handle(processed, event)
+            cpu = (time.process_time() - started) / count * 1000
+            return cpu, statements[0] / count
         finally:
             runtime.dispose()
 
@@ -93,7 +119,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--full", type=int, default=0, help="whole turns to time (SQLite)")
+    parser.add_argument("--full", type=int, default=0, help="whole turns to time")
+    parser.add_argument(
+        "--full-db", default="sqlite", help="databases of --full: sqlite,postgresql"
+    )
+    parser.add_argument(
+        "--worker", action="store_true",
+        help="with --full: also process_pending with the bot's hook (processing + turn)",
+    )  # fmt: skip
     args = parser.parse_args()
     texts = messages()
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,9 +158,14 @@ def main() -> None:
         print(f"cold round: {cold:.2f} CPU ms/turn")
         print(f"warm rounds: {warm:.2f} CPU ms/turn ({1000 / warm:.0f} turns/s)")
         print(f"provider.get alone: {get_ms:.3f} CPU ms/call")
-        if args.full:
-            full = full_turns(args.full, texts)
-            print(f"whole turns: {full:.2f} CPU ms/turn ({1000 / full:.0f} turns/s)")
+        for kind in args.full_db.split(",") if args.full else []:
+            for path in ("turn", "worker") if args.worker else ("turn",):
+                cpu, sql = full_turns(args.full, texts, kind, path)
+                what = "whole turns" if path == "turn" else "worker (processing + turn)"
+                print(
+                    f"{what}, {kind}: {cpu:.2f} CPU ms/event ({1000 / cpu:.0f}/s CPU-bound),"
+                    f" {sql:.1f} SQL statements/event"
+                )
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
