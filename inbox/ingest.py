@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 from core.clock import Clock, SystemClock, as_utc
 from core.events import InboundEvent
 from inbox import apply
+from inbox.prepared import Prepared
 from inbox.journal_failures import RetryPolicy, due_for_processing, record_failure
 from inbox.models import (
     OPEN_STATUSES,
@@ -45,17 +46,19 @@ log = logging.getLogger(__name__)
 
 #: The inbound journal's table, for the Core statements of processing.
 JOURNAL: sa.Table = InboundRecord.__table__  # type: ignore[attr-defined]
-_MARK_PROCESSED = (
+_MARK_PROCESSED = Prepared(
     JOURNAL.update()
     .where(JOURNAL.c.id == sa.bindparam("rid"))
     .values(processed_at=sa.bindparam("at"), error=None, message_id=sa.bindparam("mid"))
 )
-_JOURNAL_ROW = (
+_JOURNAL_ROW_QUERY = (
     sa.select(JOURNAL.c.event, JOURNAL.c.received_at, JOURNAL.c.processed_at)
     .where(JOURNAL.c.id == sa.bindparam("rid"))
     .with_for_update(skip_locked=True)
 )
-_JOURNAL_ROW_WAIT = _JOURNAL_ROW.with_for_update()
+_JOURNAL_ROW = Prepared(_JOURNAL_ROW_QUERY)
+_JOURNAL_ROW_WAIT = Prepared(_JOURNAL_ROW_QUERY.with_for_update())
+_JOURNAL_INSERT = apply.insert_ignoring_conflict(JOURNAL)
 #: Events per transaction in ``process_pending``.
 BATCH = 50
 #: A thread as ``process_pending`` orders it: (channel, thread key).
@@ -190,11 +193,11 @@ class Inbox:
             with self.factory() as session:
                 conn = session.connection()
                 query = _JOURNAL_ROW_WAIT if wait else _JOURNAL_ROW
-                row = conn.execute(query, {"rid": record_id}).first()
-                if row is None or row.processed_at is not None:
+                row = query.first(conn, {"rid": record_id})
+                if row is None or row[2] is not None:
                     return None
                 _async_commit(conn)
-                finished = self._apply_journalled(conn, record_id, row.event, row.received_at)
+                finished = self._apply_journalled(conn, record_id, row[0], row[1])
                 session.commit()
                 return finished
         except Exception as exc:
@@ -209,9 +212,8 @@ class Inbox:
         """Apply a journal row's event and mark the row processed (the caller commits)."""
         event = InboundEvent.model_validate(data)
         processed = self._apply(conn, record_id, event)
-        conn.execute(
-            _MARK_PROCESSED,
-            {"rid": record_id, "at": self.clock.now(), "mid": processed.message_id},
+        _MARK_PROCESSED.execute(
+            conn, {"rid": record_id, "at": self.clock.now(), "mid": processed.message_id}
         )
         return Finished(processed, event, as_utc(received_at))
 
@@ -236,8 +238,8 @@ class Inbox:
         try:
             with self.factory() as session:
                 conn = session.connection()
-                record_id = conn.execute(
-                    apply.insert_ignoring_conflict(conn, JOURNAL),
+                record_id = _JOURNAL_INSERT.scalar(
+                    conn,
                     {
                         "channel": event.channel.value,
                         "external_id": external_id,
@@ -245,14 +247,13 @@ class Inbox:
                         "event": event.model_dump(mode="json"),
                         "attempts": 0,
                     },
-                ).scalar()
+                )
                 if record_id is None:
                     session.rollback()
                     return self._duplicate(session, event), None
                 processed = self._apply(conn, record_id, event)
-                conn.execute(
-                    _MARK_PROCESSED,
-                    {"rid": record_id, "at": self.clock.now(), "mid": processed.message_id},
+                _MARK_PROCESSED.execute(
+                    conn, {"rid": record_id, "at": self.clock.now(), "mid": processed.message_id}
                 )
                 session.commit()
                 return Accepted(record_id=record_id, duplicate=False), processed
