@@ -114,7 +114,11 @@ def _thread_query(*, open_only: bool) -> sa.Select[Any]:
         .exists()
     )
     query = sa.select(
-        c.id, c.status, c.version, c.reply_target, c.first_response_at,
+        c.id,
+        c.status,
+        c.version,
+        c.reply_target,
+        c.first_response_at,
         clock_open.label("clock_open"),
     ).where(c.channel == sa.bindparam("channel"), c.thread_key == sa.bindparam("thread_key"))
     if open_only:
@@ -229,7 +233,7 @@ def identify(
     conn: sa.Connection,
     event: InboundEvent,
     now: datetime,
-    found: tuple[int, int | None] | None | Unset = UNSET,
+    found: tuple[int, int | None] | Unset | None = UNSET,
 ) -> int:
     """The citizen id behind the event's author on this channel; created on first contact.
 
