@@ -27,7 +27,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
 from core.clock import Clock, SystemClock, as_utc
-from core.events import InboundEvent
+from core.events import InboundEvent, journalled_event
 from inbox import apply
 from inbox.journal_failures import RetryPolicy, due_for_processing, record_failure
 from inbox.models import (
@@ -58,6 +58,7 @@ _JOURNAL_ROW_QUERY = (
 _JOURNAL_ROW = Prepared(_JOURNAL_ROW_QUERY)
 _JOURNAL_ROW_WAIT = Prepared(_JOURNAL_ROW_QUERY.with_for_update())
 _JOURNAL_INSERT = apply.insert_ignoring_conflict(JOURNAL)
+_SYNC_COMMIT_OFF = Prepared(sa.text("SET LOCAL synchronous_commit TO OFF"))
 _JOURNAL_ID = Prepared(
     sa.select(JOURNAL.c.id).where(
         JOURNAL.c.channel == sa.bindparam("channel"),
@@ -240,7 +241,7 @@ class Inbox:
         self, conn: sa.Connection, record_id: int, data: dict[str, Any], received_at: datetime
     ) -> Finished:
         """Apply a journal row's event and mark the row processed (the caller commits)."""
-        event = InboundEvent.model_validate(data)
+        event = journalled_event(data)
         processed = self._apply(conn, record_id, event)
         _MARK_PROCESSED.execute(
             conn, {"rid": record_id, "at": self.clock.now(), "mid": processed.message_id}
@@ -249,8 +250,9 @@ class Inbox:
 
     def _apply(self, conn: sa.Connection, record_id: int, event: InboundEvent) -> Processed:
         now = self.clock.now()
-        classification = self.rules.classify(event, self.profile)
-        rules = apply.Rules(classification, self.rules, self.moderation)
+        response = self.rules  # each ``get`` checks the files: once per event
+        classification = response.classify(event, self.profile)
+        rules = apply.Rules(classification, response, self.moderation)
         trail = apply.Audit()
         applied = apply.apply_event(conn, event, rules, now, trail)
         trail.write(conn)
@@ -268,7 +270,7 @@ class Inbox:
             with self._transaction() as conn:
                 record_id = self._journal(conn, event)
                 if record_id is None:
-                    conn.rollback()
+                    conn.rollback()  # before the duplicate's lookup (SQLite: the write lock)
                     return self._duplicate(event), None
                 processed = self._apply(conn, record_id, event)
                 _MARK_PROCESSED.execute(
@@ -529,7 +531,7 @@ def _async_commit(conn: sa.Connection) -> None:
     sent to a citizen can rest on processing that could be lost.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+        _SYNC_COMMIT_OFF.execute(conn, {})
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -74,7 +74,7 @@ class Prepared:
             _raise_wrapped(conn, dialect, compiled.sql, values, exc, cursor)
         if dispatch.after_cursor_execute:
             dispatch.after_cursor_execute(conn, cursor, compiled.sql, values, None, False)
-        return _Result(cursor, compiled.results)
+        return _Result(conn, cursor, compiled)
 
     def execute_many(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run once per row (all rows with the same names), as the driver's ``executemany``."""
@@ -121,7 +121,7 @@ class Prepared:
 
     def _compile(self, dialect: Dialect, key: tuple[str, tuple[str, ...]]) -> _Compiled:
         source = self._source
-        statement = source if isinstance(source, sa.Executable) else source(dialect.name)
+        statement: Any = source if isinstance(source, sa.Executable) else source(dialect.name)
         compiled: Any = statement.compile(dialect=dialect, column_keys=list(key[1]))
         if (
             getattr(compiled, "insert_prefetch", None)
@@ -157,20 +157,25 @@ class Prepared:
 class _Result:
     """The rows of one execution, processed as SQLAlchemy would."""
 
-    __slots__ = ("_cursor", "_processors")
+    __slots__ = ("_compiled", "_conn", "_cursor")
 
-    def __init__(self, cursor: Any, processors: tuple[Processor, ...] | None) -> None:
+    def __init__(self, conn: sa.Connection, cursor: Any, compiled: _Compiled) -> None:
+        self._conn = conn
         self._cursor = cursor
-        self._processors = processors
+        self._compiled = compiled
 
     def first(self) -> tuple[Any, ...] | None:
-        row = self._cursor.fetchone()
+        try:  # a driver may report a statement's error with its first row
+            row = self._cursor.fetchone()
+        except self._conn.dialect.loaded_dbapi.Error as exc:
+            _raise_wrapped(self._conn, self._conn.dialect, self._compiled.sql, None, exc, None)
         self._cursor.close()
-        if row is None or self._processors is None:
+        processors = self._compiled.results
+        if row is None or processors is None:
             return row  # type: ignore[no-any-return]
         return tuple(
             value if p is None or value is None else p(value)
-            for p, value in zip(self._processors, row, strict=True)
+            for p, value in zip(processors, row, strict=True)
         )
 
     def scalar(self) -> Any:
@@ -183,9 +188,9 @@ def _raise_wrapped(
     dialect: Dialect,
     sql: str,
     values: Any,
-    exc: Exception,
+    exc: Any,
     cursor: Any,
-) -> None:
+) -> NoReturn:
     """Raise a driver error as ``Connection.execute`` would: SQLAlchemy's exception class,
     the connection invalidated if the database dropped it."""
     dropped = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
