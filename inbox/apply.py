@@ -1,17 +1,17 @@
 """Applying one journalled event to the inbox in few SQL statements (``Inbox`` step 2).
 
 What ``Inbox._apply`` does (citizen, conversation, message, SLA clock, moderation, audit), as
-SQLAlchemy Core statements on the session's connection: no ORM objects, so no unit-of-work
-flushes, no autoflush before each lookup and no SQLModel validation of rows built from
-values that are already valid (they come from a validated ``InboundEvent`` and the rules).
+SQLAlchemy Core statements built once and run on the driver's cursor (``inbox.prepared``)
+within the caller's transaction: no ORM objects, so no unit-of-work flushes, no autoflush
+before each lookup and no SQLModel validation of rows built from values that are already
+valid (they come from a validated ``InboundEvent`` and the rules).
 
 Statements for a message in an open dialogue of a known citizen: the thread lock
-(PostgreSQL), the open conversation with "has an open SLA clock" in the same query, the
-citizen (identity joined with citizen), the message, the SLA clock if none is open (none
-looked up for a conversation opened here), the conversation's update, the audit rows in one
-multi-row insert. Callers add the journal's read and its processed mark.
+(PostgreSQL), the author (identity joined with citizen) and the open conversation with "has
+an open SLA clock" in one query, the message, the SLA clock if none is open (none looked up
+for a conversation opened here), the conversation's update, the audit rows in one insert.
+Callers add the journal's read and its processed mark.
 """
-
 from __future__ import annotations
 
 from collections.abc import Sequence

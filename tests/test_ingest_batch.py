@@ -136,9 +136,10 @@ def test_one_event_costs_few_statements_and_no_orm_flush(runtime: Runtime) -> No
         sa.event.remove(runtime.engine, "before_cursor_execute", count)
     assert processed is not None and processed.message_id is not None
     assert not accepted.duplicate
-    # journal insert, thread lock (PostgreSQL), conversation (with its open clock), citizen,
-    # message, conversation update, audit, processed mark (+ BEGIN IMMEDIATE on SQLite)
-    assert len(statements) <= 9, statements
+    # journal insert, thread lock (PostgreSQL), author and open conversation (with its open
+    # clock) in one query, message, conversation update, audit, processed mark (+ BEGIN
+    # IMMEDIATE on SQLite)
+    assert len(statements) <= 7, statements
     assert not any("FROM sla_clock" in s and "EXISTS" not in s for s in statements)
     assert flushes == []
     with runtime.factory() as session:
