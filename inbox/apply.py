@@ -12,6 +12,7 @@ an open SLA clock" in one query, the message, the SLA clock if none is open (non
 for a conversation opened here), the conversation's update, the audit rows in one insert.
 Callers add the journal's read and its processed mark.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
