@@ -127,7 +127,8 @@ class Inbox:
         self._after: dict[str, AfterProcessing] = {}
         #: Where ``process_pending`` runs a batch's hooks side by side (``run_hooks_on``).
         self._hook_pool: Executor | None = None
-        self._bound: sa.Engine | None = None
+        #: The engine behind ``factory`` (found once per factory: it may be replaced).
+        self._bound: tuple[sessionmaker[Session], sa.Engine] | None = None
 
     @property
     def rules(self) -> ResponseRules:
@@ -204,10 +205,11 @@ class Inbox:
             yield conn
 
     def _engine(self) -> sa.Engine:
-        if self._bound is None:
-            with self.factory() as session:
-                self._bound = session.get_bind().engine  # no BEGIN: nothing is executed
-        return self._bound
+        factory = self.factory
+        if self._bound is None or self._bound[0] is not factory:
+            with factory() as session:  # no BEGIN: nothing is executed
+                self._bound = (factory, session.get_bind().engine)
+        return self._bound[1]
 
     # -- step 2 -------------------------------------------------------------------------
     def process(self, record_id: int, *, wait: bool = False) -> Processed | None:

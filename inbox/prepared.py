@@ -54,24 +54,19 @@ class Prepared:
         self._source = statement
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
 
-    def execute(self, conn: sa.Connection, params: Mapping[str, Any]) -> Any:
-        """Run with ``params`` (their names fix the columns an INSERT/UPDATE sets); returns the
-        driver's cursor (``first``/``scalar`` read it)."""
-        if not conn.in_transaction():  # the driver would autocommit each statement (SQLite)
-            raise sa.exc.InvalidRequestError("Prepared statements run in a begun transaction")
-        dialect = conn.dialect
-        key = (dialect.name, tuple(params))
-        compiled = self._compiled.get(key) or self._compile(dialect, key)
+    def execute(self, conn: sa.Connection, params: Mapping[str, Any]) -> _Result:
+        """Run with ``params`` (their names fix the columns an INSERT/UPDATE sets); the
+        result's ``first`` reads the row a query or ``RETURNING`` gives."""
+        compiled = self._for(conn, params)
         values = self._values(compiled, params)
-        raw = conn.connection
-        cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         dispatch = conn.dispatch
         if dispatch.before_cursor_execute:
             dispatch.before_cursor_execute(conn, cursor, compiled.sql, values, None, False)
         try:
             cursor.execute(compiled.sql, values)
-        except dialect.loaded_dbapi.Error as exc:
-            _raise_wrapped(conn, dialect, compiled.sql, values, exc, cursor)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            _raise_wrapped(conn, conn.dialect, compiled.sql, values, exc, cursor)
         if dispatch.after_cursor_execute:
             dispatch.after_cursor_execute(conn, cursor, compiled.sql, values, None, False)
         return _Result(conn, cursor, compiled)
@@ -84,8 +79,7 @@ class Prepared:
         if not rows:
             return
         dialect = conn.dialect
-        key = (dialect.name, tuple(rows[0]))
-        compiled = self._compiled.get(key) or self._compile(dialect, key)
+        compiled = self._for(conn, rows[0])
         many = [self._values(compiled, row) for row in rows]
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         dispatch = conn.dispatch
@@ -95,7 +89,16 @@ class Prepared:
             cursor.executemany(compiled.sql, many)
         except dialect.loaded_dbapi.Error as exc:
             _raise_wrapped(conn, dialect, compiled.sql, many, exc, cursor)
+        if dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(conn, cursor, compiled.sql, many, None, True)
         cursor.close()
+
+    def _for(self, conn: sa.Connection, params: Mapping[str, Any]) -> _Compiled:
+        """The statement compiled for this connection's dialect and these parameter names."""
+        if not conn.in_transaction():  # the driver would autocommit each statement (SQLite)
+            raise sa.exc.InvalidRequestError("Prepared statements run in a begun transaction")
+        key = (conn.dialect.name, tuple(params))
+        return self._compiled.get(key) or self._compile(conn.dialect, key)
 
     @staticmethod
     def _values(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
@@ -112,8 +115,7 @@ class Prepared:
         return {name: value for (name, _, _), value in zip(compiled.binds, values, strict=True)}
 
     def first(self, conn: sa.Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        result: _Result = self.execute(conn, params)
-        return result.first()
+        return self.execute(conn, params).first()
 
     def scalar(self, conn: sa.Connection, params: Mapping[str, Any]) -> Any:
         row = self.first(conn, params)
@@ -177,10 +179,6 @@ class _Result:
             value if p is None or value is None else p(value)
             for p, value in zip(processors, row, strict=True)
         )
-
-    def scalar(self) -> Any:
-        row = self.first()
-        return None if row is None else row[0]
 
 
 def _raise_wrapped(
