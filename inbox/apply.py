@@ -1,15 +1,16 @@
 """Applying one journalled event to the inbox in few SQL statements (``Inbox`` step 2).
 
 What ``Inbox._apply`` does (citizen, conversation, message, SLA clock, moderation, audit), as
-SQLAlchemy Core statements on the session's connection: no ORM objects, so no unit-of-work
-flushes, no autoflush before each lookup and no SQLModel validation of rows built from
-values that are already valid (they come from a validated ``InboundEvent`` and the rules).
+SQLAlchemy Core statements built once and run on the driver's cursor (``inbox.prepared``)
+within the caller's transaction: no ORM objects, so no unit-of-work flushes, no autoflush
+before each lookup and no SQLModel validation of rows built from values that are already
+valid (they come from a validated ``InboundEvent`` and the rules).
 
 Statements for a message in an open dialogue of a known citizen: the thread lock
-(PostgreSQL), the open conversation with "has an open SLA clock" in the same query, the
-citizen (identity joined with citizen), the message, the SLA clock if none is open (none
-looked up for a conversation opened here), the conversation's update, the audit rows in one
-multi-row insert. Callers add the journal's read and its processed mark.
+(PostgreSQL), the author (identity joined with citizen) and the open conversation with "has
+an open SLA clock" in one query, the message, the SLA clock if none is open (none looked up
+for a conversation opened here), the conversation's update, the audit rows in one insert.
+Callers add the journal's read and its processed mark.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from inbox.models import (
     SlaClock,
     SlaClockStatus,
 )
+from inbox.prepared import Prepared
 from inbox.sla import satisfy_values
 from rules.engine import Classification, ResponseRules
 from rules.moderation import Moderation
@@ -101,7 +103,7 @@ class Audit:
 
     def write(self, conn: sa.Connection) -> None:
         if self.rows:
-            conn.execute(AUDIT.insert(), self.rows)
+            _NEW_AUDIT.execute_many(conn, self.rows)
             self.rows = []
 
 
@@ -113,33 +115,73 @@ def _thread_query(*, open_only: bool) -> sa.Select[Any]:
         .exists()
     )
     query = sa.select(
-        c.id, c.status, c.version, c.reply_target, c.first_response_at, clock_open
+        c.id,
+        c.status,
+        c.version,
+        c.reply_target,
+        c.first_response_at,
+        clock_open.label("clock_open"),
     ).where(c.channel == sa.bindparam("channel"), c.thread_key == sa.bindparam("thread_key"))
     if open_only:
         query = query.where(c.status.in_(_OPEN))
     return query.order_by(c.id.desc()).limit(1)
 
 
-# The statements, built once: building one per event (and its cache key from the literal
-# values) cost more than running it. Values go as parameters.
-_OPEN_THREAD = _thread_query(open_only=True)
-_LAST_THREAD = _thread_query(open_only=False)
-_IDENTIFY = (
+# The statements, built once and run on the driver's cursor (``inbox.prepared``): building one
+# per event (and its cache key from the literal values) cost more than running it, and
+# ``Connection.execute`` of a prebuilt one still ~20-40 µs. Values go as parameters.
+_IDENTIFY_QUERY = (
     sa.select(CITIZEN.c.id, CITIZEN.c.merged_into_id)
     .select_from(IDENTITY.join(CITIZEN, CITIZEN.c.id == IDENTITY.c.citizen_id))
     .where(
         IDENTITY.c.channel == sa.bindparam("channel"),
-        IDENTITY.c.external_id == sa.bindparam("external_id"),
+        IDENTITY.c.external_id == sa.bindparam("author_id"),
     )
 )
-_MERGED_INTO = sa.select(CITIZEN.c.merged_into_id).where(CITIZEN.c.id == sa.bindparam("cid"))
-_NEW_CITIZEN = CITIZEN.insert().returning(CITIZEN.c.id)
-_NEW_CONVERSATION = CONVERSATION.insert().returning(CONVERSATION.c.id)
-_NEW_MESSAGE = MESSAGE.insert().returning(MESSAGE.c.id)
-_NEW_CLOCK = SLA_CLOCK.insert()
-_UPDATE_CONVERSATION = CONVERSATION.update().where(CONVERSATION.c.id == sa.bindparam("cid"))
-_LOCK_THREAD = sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))")
-_IGNORING: dict[tuple[str, str], Any] = {}
+
+
+def _lookup_query(*, open_only: bool) -> sa.Select[Any]:
+    """The event's author (citizen id, merged into) and its thread's conversation in one
+    query: each side is an indexed lookup of at most one row, joined onto a one-row table
+    so that either may be missing."""
+    author = _IDENTIFY_QUERY.subquery("author")
+    thread = _thread_query(open_only=open_only).subquery("thread")
+    one = sa.select(sa.literal_column("1").label("one")).subquery("one")
+    return sa.select(author.c.id, author.c.merged_into_id, *thread.c).select_from(
+        one.outerjoin(author, sa.true()).outerjoin(thread, sa.true())
+    )
+
+
+_LOOKUP = Prepared(_lookup_query(open_only=True))
+_OPEN_THREAD = Prepared(_thread_query(open_only=True))
+_LAST_THREAD = Prepared(_thread_query(open_only=False))
+_IDENTIFY = Prepared(_IDENTIFY_QUERY)
+_MERGED_INTO = Prepared(
+    sa.select(CITIZEN.c.merged_into_id).where(CITIZEN.c.id == sa.bindparam("cid"))
+)
+_NEW_CITIZEN = Prepared(CITIZEN.insert().returning(CITIZEN.c.id))
+_NEW_CONVERSATION = Prepared(CONVERSATION.insert().returning(CONVERSATION.c.id))
+_NEW_MESSAGE = Prepared(MESSAGE.insert().returning(MESSAGE.c.id))
+_NEW_CLOCK = Prepared(SLA_CLOCK.insert())
+_NEW_AUDIT = Prepared(AUDIT.insert())
+_NEW_MODERATION = Prepared(MODERATION.insert())
+_UPDATE_CONVERSATION = Prepared(
+    CONVERSATION.update().where(CONVERSATION.c.id == sa.bindparam("cid"))
+)
+_LOCK_THREAD = Prepared(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"))
+_IGNORING: dict[str, Prepared] = {}
+
+
+def insert_ignoring_conflict(table: sa.Table) -> Prepared:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` on either backend (built once)."""
+    if table.name not in _IGNORING:
+
+        def build(dialect: str) -> sa.Executable:
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            return insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+        _IGNORING[table.name] = Prepared(build)
+    return _IGNORING[table.name]
 
 
 def find_thread(
@@ -148,39 +190,72 @@ def find_thread(
     """The thread's open (or, ``open_only=False``, latest) conversation: one indexed query
     (``ix_conversation_thread``) that also says whether an SLA clock is open on it."""
     query = _OPEN_THREAD if open_only else _LAST_THREAD
-    row = conn.execute(query, {"channel": channel, "thread_key": thread_key[:255]}).first()
-    if row is None:
+    return _thread(query.first(conn, {"channel": channel, "thread_key": thread_key[:255]}))
+
+
+def _thread(row: Sequence[Any] | None) -> Thread | None:
+    if row is None or row[0] is None:
         return None
     return Thread(row[0], row[1], row[2], row[3] or {}, row[4], bool(row[5]))
 
 
-def insert_ignoring_conflict(conn: sa.Connection, table: sa.Table) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` on either backend (built once)."""
-    key = (conn.dialect.name, table.name)
-    if key not in _IGNORING:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        _IGNORING[key] = dialect.insert(table).on_conflict_do_nothing().returning(table.c.id)
-    return _IGNORING[key]
+@dataclass(frozen=True)
+class Lookup:
+    """What ``lookup`` found: the author's citizen row (id, merged into) and the open
+    conversation, each None if there is none."""
+
+    author: tuple[int, int | None] | None
+    thread: Thread | None
 
 
-def identify(conn: sa.Connection, event: InboundEvent, now: datetime) -> int:
+def lookup(conn: sa.Connection, event: InboundEvent) -> Lookup:
+    """The event's author and its thread's open conversation, in one query."""
+    row = _LOOKUP.first(
+        conn,
+        {
+            "channel": event.channel.value,
+            "author_id": event.author.external_id[:255],
+            "thread_key": event.thread_key[:255],
+        },
+    )
+    assert row is not None  # the one-row table
+    author = (int(row[0]), row[1]) if row[0] is not None else None
+    return Lookup(author, _thread(row[2:]))
+
+
+class Unset:
+    """``identify``'s "not looked up yet"."""
+
+
+UNSET = Unset()
+
+
+def identify(
+    conn: sa.Connection,
+    event: InboundEvent,
+    now: datetime,
+    found: tuple[int, int | None] | Unset | None = UNSET,
+) -> int:
     """The citizen id behind the event's author on this channel; created on first contact.
 
-    One indexed query (``uq_identity_channel_ext``) joined with the citizen; records merged
-    into another one are followed (rare: one more query per merge)."""
+    One indexed query (``uq_identity_channel_ext``) joined with the citizen, unless the
+    caller already made it (``found``: ``lookup``'s author); records merged into another
+    one are followed (rare: one more query per merge)."""
     channel, external_id = event.channel.value, event.author.external_id[:255]
-    row = conn.execute(_IDENTIFY, {"channel": channel, "external_id": external_id}).first()
-    if row is not None:
-        citizen_id, merged_into = row
+    if isinstance(found, Unset):
+        row = _IDENTIFY.first(conn, {"channel": channel, "author_id": external_id})
+        found = (int(row[0]), row[1]) if row is not None else None
+    if found is not None:
+        citizen_id, merged_into = found
         while merged_into is not None:
             citizen_id = merged_into
-            merged_into = conn.execute(_MERGED_INTO, {"cid": citizen_id}).scalar_one()
+            merged_into = _MERGED_INTO.scalar(conn, {"cid": citizen_id})
         return int(citizen_id)
     name = event.author.display_name
-    citizen_id = conn.execute(_NEW_CITIZEN, {"display_name": name, "created_at": now}).scalar_one()
+    citizen_id = _NEW_CITIZEN.scalar(conn, {"display_name": name, "created_at": now})
     # A concurrent first contact may create the same identity: the unique index decides.
-    won = conn.execute(
-        insert_ignoring_conflict(conn, IDENTITY),
+    won = insert_ignoring_conflict(IDENTITY).first(
+        conn,
         {
             "citizen_id": citizen_id,
             "channel": channel,
@@ -188,7 +263,7 @@ def identify(conn: sa.Connection, event: InboundEvent, now: datetime) -> int:
             "username": event.author.username,
             "display_name": name,
         },
-    ).first()
+    )
     if won is None:  # the other transaction won: use its citizen
         conn.execute(CITIZEN.delete().where(CITIZEN.c.id == citizen_id))
         return identify(conn, event, now)
@@ -215,7 +290,8 @@ def apply_event(
     result = rules.classification
     channel = event.channel.value
     lock_thread(conn, channel, event.thread_key)
-    thread = find_thread(conn, channel, event.thread_key)
+    found = lookup(conn, event)
+    thread = found.thread
     if event.facts.is_own:
         message_id = _record_own(conn, thread, event, audit)
         return Applied(thread.id if thread else None, message_id)
@@ -228,11 +304,11 @@ def apply_event(
             thread = find_thread(conn, channel, event.thread_key, open_only=False)
         if thread is None:
             return Applied(None, None)
-    citizen_id = identify(conn, event, now)
+    citizen_id = identify(conn, event, now, found.author)
     if thread is None:
         thread = _open(conn, event, result, citizen_id, now, audit)
-    message_id = conn.execute(
-        _NEW_MESSAGE,
+    message_id = _NEW_MESSAGE.scalar(
+        conn,
         dict(
             conversation_id=thread.id,
             direction=Direction.inbound.value,
@@ -247,7 +323,7 @@ def apply_event(
             meta={},
             reply_target=event.reply_target,
         ),
-    ).scalar_one()
+    )
     changes = thread.changes
     changes["last_message_at"] = event.published_at
     if result.requires_response:
@@ -257,7 +333,7 @@ def apply_event(
         if thread.status == ConversationStatus.answered.value:
             changes["status"] = ConversationStatus.waiting_operator.value
             changes["version"] = thread.version + 1
-    conn.execute(_UPDATE_CONVERSATION, {"cid": thread.id, **changes})
+    _UPDATE_CONVERSATION.execute(conn, {"cid": thread.id, **changes})
     if event.facts.is_public:
         _moderate(conn, rules.moderation, message_id, thread.id, event.text, now, audit)
     audit.add(
@@ -275,8 +351,8 @@ def _open(
     now: datetime,
     audit: Audit,
 ) -> Thread:
-    conversation_id = conn.execute(
-        _NEW_CONVERSATION,
+    conversation_id = _NEW_CONVERSATION.scalar(
+        conn,
         dict(
             channel=event.channel.value,
             thread_key=event.thread_key[:255],
@@ -290,7 +366,7 @@ def _open(
             opened_at=event.published_at,
             version=1,
         ),
-    ).scalar_one()
+    )
     number = appeal_number(event.published_at, conversation_id)
     audit.add(
         "opened", now, conversation_id=conversation_id, number=number,
@@ -310,8 +386,8 @@ def _start_clock(conn: sa.Connection, thread: Thread, started_at: datetime, rule
     due = rules.response.due_at(started_at, rules.classification)
     if due is None:
         return
-    conn.execute(
-        _NEW_CLOCK,
+    _NEW_CLOCK.execute(
+        conn,
         dict(
             conversation_id=thread.id,
             rule_id=rules.classification.rule_id,
@@ -332,8 +408,8 @@ def _record_own(
     """The agency answered on the platform itself: keep it in the thread, stop the clock."""
     if thread is None:
         return None
-    message_id = conn.execute(
-        _NEW_MESSAGE,
+    message_id = _NEW_MESSAGE.scalar(
+        conn,
         dict(
             conversation_id=thread.id,
             direction=Direction.outbound.value,
@@ -350,7 +426,7 @@ def _record_own(
             meta={},
             reply_target={},
         ),
-    ).scalar_one()
+    )
     changes: dict[str, Any] = {
         "first_response_at": thread.first_response_at or event.published_at,
         "status": ConversationStatus.answered.value,
@@ -358,7 +434,7 @@ def _record_own(
     }
     if thread.clock_open:
         changes.update(satisfy_values(conn, thread.id, event.published_at, audit.add))
-    conn.execute(_UPDATE_CONVERSATION, {"cid": thread.id, **changes})
+    _UPDATE_CONVERSATION.execute(conn, {"cid": thread.id, **changes})
     return int(message_id)
 
 
@@ -389,7 +465,7 @@ def _moderate(
             evidence=verdict.evidence,
         )  # fmt: skip
     if decisions:
-        conn.execute(MODERATION.insert(), decisions)
+        _NEW_MODERATION.execute_many(conn, decisions)
 
 
 def lock_thread(conn: sa.Connection, channel: str, thread_key: str) -> None:
@@ -398,7 +474,7 @@ def lock_thread(conn: sa.Connection, channel: str, thread_key: str) -> None:
     SQLite serialises writers itself (BEGIN IMMEDIATE, see inbox.db).
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK_THREAD, {"key": f"{channel}:{thread_key}"})
+        _LOCK_THREAD.execute(conn, {"key": f"{channel}:{thread_key}"})
 
 
 def insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -1,0 +1,204 @@
+"""Core statements compiled once and run on the driver's cursor: the ingest path's statements.
+
+``Connection.execute`` of a prebuilt statement still costs ~20 µs (SQLite) to ~40 µs
+(PostgreSQL) of Python per statement on top of the driver: the execution context, the cache
+key lookup, parameter processing, the result object. Applying an event runs about eight
+statements, so that was a quarter of its CPU time (docs/performance.md section 1).
+``Prepared`` compiles its statement with SQLAlchemy's own compiler, once per dialect and set
+of parameter names, keeps the bind processors of the parameters' types and the result
+processors of the returned columns, and then runs it on the connection's DBAPI cursor: the
+values reach the driver and come back exactly as through ``Connection.execute`` (JSON
+serialised, SQLite dates as text), within the connection's transaction.
+
+What is kept of ``Connection.execute``'s contract: the engine's ``before_cursor_execute``
+listeners are called (with no execution context; the tests inject failures and count
+statements there), and a driver error is raised as SQLAlchemy's ``DBAPIError`` subclass
+(``journal_failures.is_transient`` tells a locked database from a bad event by it), with a
+dropped connection invalidated. What is not: statements that need SQLAlchemy at execution
+time (Python-side column defaults, "post-compile" parameters) are refused when compiled, so
+a caller gives every value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+#: A statement, or one built per dialect name (``INSERT ... ON CONFLICT`` is dialect-specific).
+StatementSource = sa.Executable | Callable[[str], sa.Executable]
+Processor = Callable[[Any], Any] | None
+#: A parameter the caller gives (see ``_Compiled.binds``).
+_GIVEN: Any = object()
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    #: The parameter names in the driver's order (positional styles), else None (by name).
+    positions: tuple[str, ...] | None
+    #: (name, bind processor, constant): a constant (``LIMIT 1``) is the statement's own
+    #: value, already processed; the others come from the caller's parameters.
+    binds: tuple[tuple[str, Processor, Any], ...]
+    #: Result processors by column position (None: the whole row is used as the driver gives it).
+    results: tuple[Processor, ...] | None
+
+
+class Prepared:
+    """A Core statement run on the driver's cursor (see the module's docstring)."""
+
+    def __init__(self, statement: StatementSource) -> None:
+        self._source = statement
+        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+
+    def execute(self, conn: sa.Connection, params: Mapping[str, Any]) -> _Result:
+        """Run with ``params`` (their names fix the columns an INSERT/UPDATE sets); the
+        result's ``first`` reads the row a query or ``RETURNING`` gives."""
+        compiled = self._for(conn, params)
+        values = self._values(compiled, params)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        dispatch = conn.dispatch
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(conn, cursor, compiled.sql, values, None, False)
+        try:
+            cursor.execute(compiled.sql, values)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            _raise_wrapped(conn, conn.dialect, compiled.sql, values, exc, cursor)
+        if dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(conn, cursor, compiled.sql, values, None, False)
+        return _Result(conn, cursor, compiled)
+
+    def execute_many(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run once per row (all rows with the same names), as the driver's ``executemany``."""
+        if len(rows) == 1:
+            self.execute(conn, rows[0])
+            return
+        if not rows:
+            return
+        dialect = conn.dialect
+        compiled = self._for(conn, rows[0])
+        many = [self._values(compiled, row) for row in rows]
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        dispatch = conn.dispatch
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(conn, cursor, compiled.sql, many, None, True)
+        try:
+            cursor.executemany(compiled.sql, many)
+        except dialect.loaded_dbapi.Error as exc:
+            _raise_wrapped(conn, dialect, compiled.sql, many, exc, cursor)
+        if dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(conn, cursor, compiled.sql, many, None, True)
+        cursor.close()
+
+    def _for(self, conn: sa.Connection, params: Mapping[str, Any]) -> _Compiled:
+        """The statement compiled for this connection's dialect and these parameter names."""
+        if not conn.in_transaction():  # the driver would autocommit each statement (SQLite)
+            raise sa.exc.InvalidRequestError("Prepared statements run in a begun transaction")
+        key = (conn.dialect.name, tuple(params))
+        return self._compiled.get(key) or self._compile(conn.dialect, key)
+
+    @staticmethod
+    def _values(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+        values = [
+            constant
+            if constant is not _GIVEN
+            else process(params[name])
+            if process is not None
+            else params[name]
+            for name, process, constant in compiled.binds
+        ]
+        if compiled.positions is not None:
+            return values
+        return {name: value for (name, _, _), value in zip(compiled.binds, values, strict=True)}
+
+    def first(self, conn: sa.Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        return self.execute(conn, params).first()
+
+    def scalar(self, conn: sa.Connection, params: Mapping[str, Any]) -> Any:
+        row = self.first(conn, params)
+        return None if row is None else row[0]
+
+    def _compile(self, dialect: Dialect, key: tuple[str, tuple[str, ...]]) -> _Compiled:
+        source = self._source
+        statement: Any = source if isinstance(source, sa.Executable) else source(dialect.name)
+        compiled: Any = statement.compile(dialect=dialect, column_keys=list(key[1]))
+        if (
+            getattr(compiled, "insert_prefetch", None)
+            or getattr(compiled, "update_prefetch", None)
+            or compiled.post_compile_params
+            or compiled.literal_execute_params
+        ):
+            raise ValueError(f"not runnable without SQLAlchemy (give every value): {compiled}")
+        positions = tuple(compiled.positiontup) if compiled.positional else None
+        names = positions if positions is not None else tuple(compiled.binds)
+        given = set(key[1])
+        binds = []
+        for name in names:
+            bind = compiled.binds[name]
+            process = bind.type._cached_bind_processor(dialect)
+            constant: Any = _GIVEN
+            if name not in given and not bind.required:
+                value = bind.effective_value
+                constant = process(value) if process is not None else value
+            binds.append((name, process, constant))
+        columns = getattr(statement, "exported_columns", None)
+        results: tuple[Processor, ...] | None = None
+        if columns is not None:
+            processors = tuple(
+                column.type._cached_result_processor(dialect, None) for column in columns
+            )
+            results = processors if any(p is not None for p in processors) else None
+        done = _Compiled(compiled.string, positions, tuple(binds), results)
+        self._compiled[key] = done
+        return done
+
+
+class _Result:
+    """The rows of one execution, processed as SQLAlchemy would."""
+
+    __slots__ = ("_compiled", "_conn", "_cursor")
+
+    def __init__(self, conn: sa.Connection, cursor: Any, compiled: _Compiled) -> None:
+        self._conn = conn
+        self._cursor = cursor
+        self._compiled = compiled
+
+    def first(self) -> tuple[Any, ...] | None:
+        try:  # a driver may report a statement's error with its first row
+            row = self._cursor.fetchone()
+        except self._conn.dialect.loaded_dbapi.Error as exc:
+            _raise_wrapped(self._conn, self._conn.dialect, self._compiled.sql, None, exc, None)
+        self._cursor.close()
+        processors = self._compiled.results
+        if row is None or processors is None:
+            return row  # type: ignore[no-any-return]
+        return tuple(
+            value if p is None or value is None else p(value)
+            for p, value in zip(processors, row, strict=True)
+        )
+
+
+def _raise_wrapped(
+    conn: sa.Connection,
+    dialect: Dialect,
+    sql: str,
+    values: Any,
+    exc: Any,
+    cursor: Any,
+) -> NoReturn:
+    """Raise a driver error as ``Connection.execute`` would: SQLAlchemy's exception class,
+    the connection invalidated if the database dropped it."""
+    dropped = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+    if dropped:
+        conn.invalidate(exc)
+    raise sa.exc.DBAPIError.instance(
+        sql,
+        values,
+        exc,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=dropped,
+        dialect=dialect,
+    ) from exc

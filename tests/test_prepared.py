@@ -1,0 +1,77 @@
+"""``inbox.prepared``: statements on the driver's cursor behave as ``Connection.execute``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from inbox.ingest import JOURNAL
+from inbox.journal_failures import is_transient
+from inbox.prepared import Prepared
+from inbox.runtime import Runtime
+
+INSERT = Prepared(JOURNAL.insert().returning(JOURNAL.c.id))
+ROW = Prepared(
+    sa.select(JOURNAL.c.event, JOURNAL.c.received_at, JOURNAL.c.attempts)
+    .where(JOURNAL.c.id == sa.bindparam("rid"))
+    .limit(1)
+)
+AT = datetime(2026, 12, 4, 10, 30, 15, 123456, tzinfo=UTC)
+
+
+def row(external_id: str) -> dict[str, Any]:
+    return {
+        "channel": "vk",
+        "external_id": external_id,
+        "received_at": AT,
+        "event": {"text": "Привет", "n": [1, None]},
+        "attempts": 0,
+    }
+
+
+def test_values_go_and_come_back_as_through_sqlalchemy(runtime: Runtime) -> None:
+    with runtime.engine.connect() as conn:
+        conn.begin()
+        rid = INSERT.scalar(conn, row("a"))
+        event, received_at, attempts = ROW.first(conn, {"rid": rid}) or ()
+        assert ROW.first(conn, {"rid": rid + 1}) is None
+        core = conn.execute(
+            sa.select(JOURNAL.c.event, JOURNAL.c.received_at).where(JOURNAL.c.id == rid)
+        ).one()
+        conn.commit()
+    assert event == core.event == {"text": "Привет", "n": [1, None]}
+    assert received_at == core.received_at  # SQLite: text parsed back, as SQLAlchemy does
+    assert isinstance(received_at, datetime) and attempts == 0
+
+
+def test_a_driver_error_is_sqlalchemys_and_listeners_see_the_statement(runtime: Runtime) -> None:
+    seen: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(runtime.engine, "before_cursor_execute", listen)
+    try:
+        with runtime.engine.connect() as conn:
+            conn.begin()
+            INSERT.execute(conn, row("same"))
+            with pytest.raises(sa.exc.IntegrityError) as raised:
+                INSERT.execute(conn, row("same"))
+    finally:
+        sa.event.remove(runtime.engine, "before_cursor_execute", listen)
+    assert not is_transient(raised.value)  # a bad event, counted against it
+    assert sum(s.startswith("INSERT INTO inbound_event") for s in seen) == 2
+
+
+def test_outside_a_transaction_or_without_every_value_it_refuses(runtime: Runtime) -> None:
+    """SQLite's driver would commit each statement on its own; a column default would need
+    SQLAlchemy at execution time."""
+    with runtime.engine.connect() as conn:
+        with pytest.raises(sa.exc.InvalidRequestError, match="begun transaction"):
+            INSERT.execute(conn, row("b"))
+        conn.begin()
+        with pytest.raises(ValueError, match="give every value"):
+            INSERT.execute(conn, {k: v for k, v in row("c").items() if k != "attempts"})
