@@ -44,6 +44,17 @@ def clean_json(value: Any) -> Any:
     return value
 
 
+def is_clean_json(value: Any) -> bool:
+    """Whether no string in ``value`` (dicts with their keys, lists) needs ``clean_json``."""
+    if isinstance(value, str):
+        return _INVALID.search(value) is None
+    if isinstance(value, dict):
+        return all(is_clean_json(k) and is_clean_json(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(is_clean_json(v) for v in value)
+    return True
+
+
 class StorableModel(BaseModel):
     """A model whose input is cleaned (``clean_json``) before it is validated: its fields,
     nested dicts and lists, and the input itself, so that even a validation error quoting

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from core.clock import as_utc
-from core.codepoints import StorableModel
+from core.codepoints import StorableModel, is_clean_json
 
 
 class Channel(StrEnum):
@@ -181,11 +181,14 @@ def journalled_event(data: Any) -> InboundEvent:
     worker's profile).
 
     Only the inbox writes journal rows, from validated events, so their strings are already
-    cleaned and cut; this checks that ``data`` has exactly a dump's fields and JSON types and
-    constructs the models from it (the enums and the date parsed as validation would). Anything
-    else (a row from an older version, an edited one) is validated as usual, so a bad row still
-    fails with pydantic's clear error.
+    cleaned; this checks that ``data`` has exactly a dump's fields and JSON types and no string
+    that needs cleaning, and constructs the models from it (the enums and the date parsed as
+    validation would). Anything else (a row from an older version, journalled before strings
+    were cleaned, or an edited one) is validated as usual: cleaned, or failing with pydantic's
+    clear error.
     """
+    if not is_clean_json(data):
+        return InboundEvent.model_validate(data)
     try:
         event = _dumped(data, _EVENT_FIELDS)
         facts = _dumped(event["facts"], _FACTS_FIELDS)

@@ -190,3 +190,7 @@ def test_a_journal_row_not_shaped_like_a_dump_is_validated(runtime: Runtime) -> 
         journalled_event({**data, "channel": "pigeon"})
     with pytest.raises(ValidationError, match="place"):
         journalled_event({**data, "facts": {**data["facts"], "place": "moon"}})
+    # journalled before strings were cleaned: a lone surrogate or NUL anywhere is cleaned
+    dirty = {**data, "text": "старое \ud83d\x00", "raw": {"note\x00": ["\udc00"]}}
+    rebuilt = journalled_event(dirty)
+    assert rebuilt.text == "старое \ufffd\ufffd" and rebuilt.raw == {"note\ufffd": ["\ufffd"]}
