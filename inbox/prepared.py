@@ -47,6 +47,22 @@ class _Compiled:
     results: tuple[Processor, ...] | None
 
 
+def _run(conn: sa.Connection, sql: str, values: Any, *, many: bool) -> Any:
+    """``sql`` on a new driver cursor, as ``Connection.execute`` would: the engine's cursor
+    listeners around it, a driver error raised as SQLAlchemy's; the cursor is returned."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    dispatch = conn.dispatch
+    if dispatch.before_cursor_execute:
+        dispatch.before_cursor_execute(conn, cursor, sql, values, None, many)
+    try:
+        (cursor.executemany if many else cursor.execute)(sql, values)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        _raise_wrapped(conn, conn.dialect, sql, values, exc, cursor)
+    if dispatch.after_cursor_execute:
+        dispatch.after_cursor_execute(conn, cursor, sql, values, None, many)
+    return cursor
+
+
 class Prepared:
     """A Core statement run on the driver's cursor (see the module's docstring)."""
 
@@ -58,17 +74,7 @@ class Prepared:
         """Run with ``params`` (their names fix the columns an INSERT/UPDATE sets); the
         result's ``first`` reads the row a query or ``RETURNING`` gives."""
         compiled = self._for(conn, params)
-        values = self._values(compiled, params)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        dispatch = conn.dispatch
-        if dispatch.before_cursor_execute:
-            dispatch.before_cursor_execute(conn, cursor, compiled.sql, values, None, False)
-        try:
-            cursor.execute(compiled.sql, values)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            _raise_wrapped(conn, conn.dialect, compiled.sql, values, exc, cursor)
-        if dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(conn, cursor, compiled.sql, values, None, False)
+        cursor = _run(conn, compiled.sql, self._values(compiled, params), many=False)
         return _Result(conn, cursor, compiled)
 
     def execute_many(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -78,20 +84,9 @@ class Prepared:
             return
         if not rows:
             return
-        dialect = conn.dialect
         compiled = self._for(conn, rows[0])
         many = [self._values(compiled, row) for row in rows]
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        dispatch = conn.dispatch
-        if dispatch.before_cursor_execute:
-            dispatch.before_cursor_execute(conn, cursor, compiled.sql, many, None, True)
-        try:
-            cursor.executemany(compiled.sql, many)
-        except dialect.loaded_dbapi.Error as exc:
-            _raise_wrapped(conn, dialect, compiled.sql, many, exc, cursor)
-        if dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(conn, cursor, compiled.sql, many, None, True)
-        cursor.close()
+        _run(conn, compiled.sql, many, many=True).close()
 
     def _for(self, conn: sa.Connection, params: Mapping[str, Any]) -> _Compiled:
         """The statement compiled for this connection's dialect and these parameter names."""
