@@ -172,24 +172,19 @@ def draft_save(
     available_when: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
 ) -> Response:
     """Save the texts as a draft of ``entry_id`` (the other fields stay as they are)."""
-    with rt.factory() as session:
+    texts = answer_texts(question, short_answer, full_answer, cannot_because, available_when)
+
+    def make(session: Session) -> KBRevision:
         data = current_data(session, rt.kb, entry_id)
         if data is None:
             raise HTTPException(404, detail="Нет такой записи базы знаний.")
-        data.update(
-            answer_texts(question, short_answer, full_answer, cannot_because, available_when)
-        )
-        try:
-            row = save_draft(session, rt.kb, me, data, rt.clock.now())
-        except WorkflowError as exc:
-            flash(request, f"Не сохранено: {exc}", "error")
-            return _redirect(f"/ui/kb/draft/{entry_id}")
-        session.commit()
-        row_id = row.id
-    _audit(rt, me, "kb_draft_saved", entry=entry_id, revision=row_id)
-    flash(request, f"Черновик записи «{entry_id}» сохранён. Бот ответит новым текстом, когда "
-                   "его проверит и опубликует другой сотрудник.")  # fmt: skip
-    return _redirect("/ui/kb/review")
+        return save_draft(session, rt.kb, me, {**data, **texts}, rt.clock.now())
+
+    return _draft_made(
+        request, rt, me, entry_id, make, back=f"/ui/kb/draft/{entry_id}",
+        done=f"Черновик записи «{entry_id}» сохранён. Бот ответит новым текстом, когда его "
+        "проверит и опубликует другой сотрудник.",
+    )  # fmt: skip
 
 
 @router.post("/kb/retire/{entry_id}")
