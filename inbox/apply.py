@@ -81,16 +81,32 @@ class Applied:
     message_id: int | None
 
 
-class Audit:
-    """Audit rows of one transaction, written in one multi-row INSERT at the end."""
+class Writes:
+    """Writes of one transaction that nothing later in it reads back, run together at the
+    end (``write``): the audit rows, new SLA clocks, the conversations' updates, moderation
+    decisions and whatever the caller queues (the journal's processed marks).
+
+    Per event in ``Inbox.ingest`` and ``Inbox.process``; per batch in ``process_pending``,
+    where each statement then runs once for the whole batch (the driver's ``executemany``:
+    pipelined on psycopg, so one round trip instead of one per event). That is safe because a
+    batch holds at most one event per thread: no event of it reads a row another one's
+    queued writes change (a conversation, its clock), and every row they refer to (a
+    conversation, a message) was inserted right away.
+    """
 
     def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
+        #: (statement, its parameters' names) -> rows, in the order first queued.
+        self._queued: dict[tuple[Prepared, frozenset[str]], list[dict[str, Any]]] = {}
+
+    def queue(self, statement: Prepared, row: dict[str, Any]) -> None:
+        self._queued.setdefault((statement, frozenset(row)), []).append(row)
 
     def add(
         self, kind: str, at: datetime, /, *, conversation_id: int | None = None, **data: Any
     ) -> None:
-        self.rows.append(
+        """An audit row (the signature of ``inbox.audit.record``'s values)."""
+        self.queue(
+            _NEW_AUDIT,
             {
                 "at": at,
                 "kind": kind,
@@ -98,13 +114,19 @@ class Audit:
                 "operator_id": None,
                 "actor": "system",
                 "data": data,
-            }
+            },
         )
 
     def write(self, conn: sa.Connection) -> None:
-        if self.rows:
-            _NEW_AUDIT.execute_many(conn, self.rows)
-            self.rows = []
+        """Run what was queued: one statement (``executemany``) per statement and set of
+        columns."""
+        queued, self._queued = self._queued, {}
+        for (statement, _), rows in queued.items():
+            statement.execute_many(conn, rows)
+
+
+#: The name the single-event callers knew (audit rows are what most of them queue).
+Audit = Writes
 
 
 def _thread_query(*, open_only: bool) -> sa.Select[Any]:
@@ -199,12 +221,21 @@ def _thread(row: Sequence[Any] | None) -> Thread | None:
     return Thread(row[0], row[1], row[2], row[3] or {}, row[4], bool(row[5]))
 
 
+class Unset:
+    """``identify``'s "not looked up yet"."""
+
+    __slots__ = ()
+
+
+UNSET = Unset()
+
+
 @dataclass(frozen=True)
 class Lookup:
     """What ``lookup`` found: the author's citizen row (id, merged into) and the open
-    conversation, each None if there is none."""
+    conversation, each None if there is none (the author ``UNSET``: not looked up)."""
 
-    author: tuple[int, int | None] | None
+    author: tuple[int, int | None] | Unset | None
     thread: Thread | None
 
 
@@ -223,11 +254,62 @@ def lookup(conn: sa.Connection, event: InboundEvent) -> Lookup:
     return Lookup(author, _thread(row[2:]))
 
 
-class Unset:
-    """``identify``'s "not looked up yet"."""
+_OPEN_SQL = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
+_OPEN_CLOCK_SQL = ", ".join(
+    f"'{s.value}'" for s in (SlaClockStatus.running, SlaClockStatus.breached)
+)
+#: ``lookup`` for a batch of events (PostgreSQL): the same two indexed lookups per event,
+#: laterally joined onto the events' (channel, author, thread) arrays, in their order.
+_LOOKUP_MANY = Prepared(
+    sa.text(
+        "SELECT a.id, a.merged_into_id, t.id, t.status, t.version, t.reply_target,"
+        " t.first_response_at, t.clock_open"
+        " FROM unnest(CAST(:channels AS varchar[]), CAST(:authors AS varchar[]),"
+        " CAST(:threads AS varchar[])) WITH ORDINALITY AS k(channel, author_id, thread_key, i)"
+        " LEFT JOIN LATERAL (SELECT citizen.id, citizen.merged_into_id FROM identity"
+        " JOIN citizen ON citizen.id = identity.citizen_id"
+        " WHERE identity.channel = k.channel AND identity.external_id = k.author_id) AS a"
+        " ON true"
+        " LEFT JOIN LATERAL (SELECT c.id, c.status, c.version, c.reply_target,"
+        " c.first_response_at, EXISTS (SELECT 1 FROM sla_clock"
+        " WHERE sla_clock.conversation_id = c.id"
+        f" AND sla_clock.status IN ({_OPEN_CLOCK_SQL})) AS clock_open"
+        " FROM conversation AS c WHERE c.channel = k.channel AND c.thread_key = k.thread_key"
+        f" AND c.status IN ({_OPEN_SQL}) ORDER BY c.id DESC LIMIT 1) AS t ON true"
+        " ORDER BY k.i"
+    )
+)
 
 
-UNSET = Unset()
+def lookup_many(conn: sa.Connection, events: Sequence[InboundEvent]) -> list[Lookup]:
+    """``lookup`` for each of a batch's events, in one query on PostgreSQL (one round trip
+    instead of one per event); on SQLite (no round trips, no arrays) one query per event.
+
+    A batch holds at most one event per thread, so each open conversation found stays
+    valid while the batch is applied. An author met earlier in the batch is left
+    ``UNSET`` (looked up again when its event is applied): that earlier event may create it.
+    """
+    if conn.dialect.name != "postgresql":
+        return [lookup(conn, event) for event in events]
+    params = {
+        "channels": [e.channel.value for e in events],
+        "authors": [e.author.external_id[:255] for e in events],
+        "threads": [e.thread_key[:255] for e in events],
+    }
+    cursor = _LOOKUP_MANY.execute(conn, params)
+    found = []
+    seen: set[tuple[str, str]] = set()
+    for channel, author_id, row in zip(
+        params["channels"], params["authors"], cursor.all(), strict=True
+    ):
+        author: tuple[int, int | None] | Unset | None = None
+        if (channel, author_id) in seen:
+            author = UNSET
+        elif row[0] is not None:
+            author = (int(row[0]), row[1])
+        seen.add((channel, author_id))
+        found.append(Lookup(author, _thread(row[2:])))
+    return found
 
 
 def identify(
@@ -284,13 +366,23 @@ class Rules:
 
 
 def apply_event(
-    conn: sa.Connection, event: InboundEvent, rules: Rules, now: datetime, audit: Audit
+    conn: sa.Connection,
+    event: InboundEvent,
+    rules: Rules,
+    now: datetime,
+    audit: Writes,
+    found: Lookup | None = None,
 ) -> Applied:
-    """Apply the event (``Inbox._apply``'s rules); audit rows are left in ``audit``."""
+    """Apply the event (``Inbox._apply``'s rules); the writes nothing reads back (audit rows,
+    the clock, the conversation's update, moderation) are left queued in ``audit``.
+
+    The caller holds the thread's lock (``lock_thread``; the ingest paths take it with the
+    journal row, ``journal_thread_lock``) and may give the author and open conversation it
+    looked up for a whole batch (``found``, see ``lookup_many``)."""
     result = rules.classification
     channel = event.channel.value
-    lock_thread(conn, channel, event.thread_key)
-    found = lookup(conn, event)
+    if found is None:
+        found = lookup(conn, event)
     thread = found.thread
     if event.facts.is_own:
         message_id = _record_own(conn, thread, event, audit)
@@ -329,13 +421,13 @@ def apply_event(
     if result.requires_response:
         # an auto-reply in the thread must not redirect our replies to its sender
         changes["reply_target"] = event.reply_target or thread.reply_target
-        _start_clock(conn, thread, event.published_at, rules)
+        _start_clock(thread, event.published_at, rules, audit)
         if thread.status == ConversationStatus.answered.value:
             changes["status"] = ConversationStatus.waiting_operator.value
             changes["version"] = thread.version + 1
-    _UPDATE_CONVERSATION.execute(conn, {"cid": thread.id, **changes})
+    audit.queue(_UPDATE_CONVERSATION, {"cid": thread.id, **changes})
     if event.facts.is_public:
-        _moderate(conn, rules.moderation, message_id, thread.id, event.text, now, audit)
+        _moderate(rules.moderation, message_id, thread.id, event.text, now, audit)
     audit.add(
         "ingested", now, conversation_id=thread.id, message_id=message_id,
         rule=result.rule_id, kind=result.kind.value,
@@ -349,7 +441,7 @@ def _open(
     result: Classification,
     citizen_id: int,
     now: datetime,
-    audit: Audit,
+    audit: Writes,
 ) -> Thread:
     conversation_id = _NEW_CONVERSATION.scalar(
         conn,
@@ -378,7 +470,7 @@ def _open(
     return thread
 
 
-def _start_clock(conn: sa.Connection, thread: Thread, started_at: datetime, rules: Rules) -> None:
+def _start_clock(thread: Thread, started_at: datetime, rules: Rules, writes: Writes) -> None:
     """``sla.start_clock`` without its lookup: ``thread.clock_open`` came with the thread (a
     conversation opened here has none)."""
     if thread.clock_open:
@@ -386,8 +478,8 @@ def _start_clock(conn: sa.Connection, thread: Thread, started_at: datetime, rule
     due = rules.response.due_at(started_at, rules.classification)
     if due is None:
         return
-    _NEW_CLOCK.execute(
-        conn,
+    writes.queue(
+        _NEW_CLOCK,
         dict(
             conversation_id=thread.id,
             rule_id=rules.classification.rule_id,
@@ -403,7 +495,7 @@ def _start_clock(conn: sa.Connection, thread: Thread, started_at: datetime, rule
 
 
 def _record_own(
-    conn: sa.Connection, thread: Thread | None, event: InboundEvent, audit: Audit
+    conn: sa.Connection, thread: Thread | None, event: InboundEvent, audit: Writes
 ) -> int | None:
     """The agency answered on the platform itself: keep it in the thread, stop the clock."""
     if thread is None:
@@ -434,22 +526,21 @@ def _record_own(
     }
     if thread.clock_open:
         changes.update(satisfy_values(conn, thread.id, event.published_at, audit.add))
-    _UPDATE_CONVERSATION.execute(conn, {"cid": thread.id, **changes})
+    audit.queue(_UPDATE_CONVERSATION, {"cid": thread.id, **changes})
     return int(message_id)
 
 
 def _moderate(
-    conn: sa.Connection,
     moderation: Moderation,
     message_id: int,
     conversation_id: int,
     text: str,
     now: datetime,
-    audit: Audit,
+    audit: Writes,
 ) -> None:
-    decisions = []
     for verdict in moderation.check(text):
-        decisions.append(
+        audit.queue(
+            _NEW_MODERATION,
             {
                 "message_id": message_id,
                 "rule_id": verdict.rule_id,
@@ -457,15 +548,22 @@ def _moderate(
                 "reason": verdict.reason,
                 "decided_at": now,
                 "decided_by": "auto",
-            }
+            },
         )
         audit.add(
             "moderation", now, conversation_id=conversation_id, message_id=message_id,
             rule=verdict.rule_id, action=verdict.action, reason=verdict.reason,
             evidence=verdict.evidence,
         )  # fmt: skip
-    if decisions:
-        _NEW_MODERATION.execute_many(conn, decisions)
+
+
+def journal_thread_lock(journal: sa.Table | sa.Subquery | sa.CTE) -> sa.ColumnElement[Any]:
+    """``lock_thread`` as an expression on a journal row (its channel and its event's
+    ``thread_key``: the same key, so the same lock), for PostgreSQL statements that take it
+    with the row (the journal insert's ``RETURNING``, the read of a pending row): one round
+    trip less per event."""
+    key = journal.c.channel.concat(":").concat(journal.c.event["thread_key"].as_string())
+    return sa.func.pg_advisory_xact_lock(sa.func.hashtext(key)).label("thread_lock")
 
 
 def lock_thread(conn: sa.Connection, channel: str, thread_key: str) -> None:

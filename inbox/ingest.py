@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
@@ -50,15 +51,52 @@ _MARK_PROCESSED = Prepared(
     .where(JOURNAL.c.id == sa.bindparam("rid"))
     .values(processed_at=sa.bindparam("at"), error=None, message_id=sa.bindparam("mid"))
 )
-_JOURNAL_ROW_QUERY = (
-    sa.select(JOURNAL.c.event, JOURNAL.c.received_at, JOURNAL.c.processed_at)
-    .where(JOURNAL.c.id == sa.bindparam("rid"))
-    .with_for_update(skip_locked=True)
-)
-_JOURNAL_ROW = Prepared(_JOURNAL_ROW_QUERY)
-_JOURNAL_ROW_WAIT = Prepared(_JOURNAL_ROW_QUERY.with_for_update())
+#: ``SET LOCAL synchronous_commit TO OFF`` as an expression: processing a journal row does not
+#: wait for the WAL flush at its commit (PostgreSQL). Only for a row already committed
+#: (durably): if the server crashed before the flush, the processing would be lost as a whole
+#: (processed mark included), the row would be pending again and ``process_pending`` would
+#: redo it. A later durable commit (an outbox message, the bot's answer) flushes this one
+#: first, so nothing sent to a citizen can rest on processing that could be lost.
+_ASYNC_COMMIT = sa.func.set_config("synchronous_commit", "off", sa.true()).label("async_commit")
+
+
+def _pending_query(
+    where: sa.ColumnElement[bool], dialect: str, *, wait: bool = False
+) -> sa.Executable:
+    """The journal rows to process (id, channel, event, received at, processed at) in
+    journal order, locked (rows another transaction holds are skipped unless ``wait``). On
+    PostgreSQL the processing transaction is set up in the same round trip: the rows'
+    threads' locks (``apply.lock_thread``, taken after the rows' locks as a separate
+    statement would, so a skipped row takes none) and asynchronous commit (``_ASYNC_COMMIT``)."""
+    columns = (JOURNAL.c.id, JOURNAL.c.channel, JOURNAL.c.event, JOURNAL.c.received_at,
+               JOURNAL.c.processed_at)  # fmt: skip
+    query = sa.select(*columns).where(where).with_for_update(skip_locked=not wait)
+    if dialect != "postgresql":
+        return query.order_by(JOURNAL.c.id)
+    rows = query.cte("pending").prefix_with("MATERIALIZED")
+    return sa.select(
+        rows.c.id, rows.c.channel, rows.c.event, rows.c.received_at, rows.c.processed_at,
+        apply.journal_thread_lock(rows), _ASYNC_COMMIT,
+    ).order_by(rows.c.id)  # fmt: skip
+
+
+_ONE_ROW = JOURNAL.c.id == sa.bindparam("rid")
+_JOURNAL_ROW = Prepared(lambda dialect: _pending_query(_ONE_ROW, dialect))
+_JOURNAL_ROW_WAIT = Prepared(lambda dialect: _pending_query(_ONE_ROW, dialect, wait=True))
 _JOURNAL_INSERT = apply.insert_ignoring_conflict(JOURNAL)
-_SYNC_COMMIT_OFF = Prepared(sa.text("SET LOCAL synchronous_commit TO OFF"))
+
+
+def _journal_insert_locked(dialect: str) -> sa.Executable:
+    """``ingest``'s journal insert: on PostgreSQL the thread's lock is taken in its
+    ``RETURNING`` (no lock when it is a duplicate: nothing is returned)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(JOURNAL).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        return statement.returning(JOURNAL.c.id, apply.journal_thread_lock(JOURNAL))
+    return statement.returning(JOURNAL.c.id)
+
+
+_JOURNAL_INSERT_LOCKED = Prepared(_journal_insert_locked)
 _JOURNAL_ID = Prepared(
     sa.select(JOURNAL.c.id).where(
         JOURNAL.c.channel == sa.bindparam("channel"),
@@ -171,10 +209,15 @@ class Inbox:
             conn.commit()
             return Accepted(record_id=record_id, duplicate=False)
 
-    def _journal(self, conn: sa.Connection, event: InboundEvent) -> int | None:
+    def _journal(
+        self, conn: sa.Connection, event: InboundEvent, *, lock: bool = False
+    ) -> int | None:
         """Insert the event's journal row; None if (channel, external id) is already there
-        (``ON CONFLICT DO NOTHING``: a duplicate costs no exception and no rollback)."""
-        record_id = _JOURNAL_INSERT.scalar(
+        (``ON CONFLICT DO NOTHING``: a duplicate costs no exception and no rollback).
+        ``lock``: also take the thread's lock (``apply.lock_thread``) for processing it in
+        this transaction (on PostgreSQL in the same statement)."""
+        statement = _JOURNAL_INSERT_LOCKED if lock else _JOURNAL_INSERT
+        record_id = statement.scalar(
             conn,
             {
                 "channel": event.channel.value,
@@ -227,10 +270,11 @@ class Inbox:
             with self._transaction() as conn:
                 query = _JOURNAL_ROW_WAIT if wait else _JOURNAL_ROW
                 row = query.first(conn, {"rid": record_id})
-                if row is None or row[2] is not None:
+                if row is None or row[4] is not None:
                     return None
-                _async_commit(conn)
-                finished = self._apply_journalled(conn, record_id, row[0], row[1])
+                writes = apply.Writes()
+                finished = self._apply_journalled(conn, row, writes)
+                writes.write(conn)
                 conn.commit()
                 return finished
         except Exception as exc:
@@ -240,24 +284,43 @@ class Inbox:
             raise
 
     def _apply_journalled(
-        self, conn: sa.Connection, record_id: int, data: dict[str, Any], received_at: datetime
+        self,
+        conn: sa.Connection,
+        row: Sequence[Any],
+        writes: apply.Writes,
+        event: InboundEvent | None = None,
+        found: apply.Lookup | None = None,
     ) -> Finished:
-        """Apply a journal row's event and mark the row processed (the caller commits)."""
-        event = journalled_event(data)
-        processed = self._apply(conn, record_id, event)
-        _MARK_PROCESSED.execute(
-            conn, {"rid": record_id, "at": self.clock.now(), "mid": processed.message_id}
-        )
-        return Finished(processed, event, as_utc(received_at))
+        """Apply a journal row's event (``_pending_rows``: id, channel, event, received at)
+        and queue the row's processed mark in ``writes`` (the caller writes and commits).
+        ``event``: the row's event if the caller rebuilt it already."""
+        record_id = int(row[0])
+        event = event or journalled_event(row[2])
+        processed = self._apply(conn, record_id, event, writes, found)
+        self._mark(writes, processed)
+        return Finished(processed, event, as_utc(row[3]))
 
-    def _apply(self, conn: sa.Connection, record_id: int, event: InboundEvent) -> Processed:
+    def _mark(self, writes: apply.Writes, processed: Processed) -> None:
+        writes.queue(
+            _MARK_PROCESSED,
+            {"rid": processed.record_id, "at": self.clock.now(), "mid": processed.message_id},
+        )
+
+    def _apply(
+        self,
+        conn: sa.Connection,
+        record_id: int,
+        event: InboundEvent,
+        writes: apply.Writes,
+        found: apply.Lookup | None = None,
+    ) -> Processed:
+        """Apply the event; what nothing reads back is left queued in ``writes``. The caller
+        holds the thread's lock (taken with the journal row)."""
         now = self.clock.now()
         response = self.rules  # each ``get`` checks the files: once per event
         classification = response.classify(event, self.profile)
         rules = apply.Rules(classification, response, self.moderation)
-        trail = apply.Audit()
-        applied = apply.apply_event(conn, event, rules, now, trail)
-        trail.write(conn)
+        applied = apply.apply_event(conn, event, rules, now, writes, found)
         return Processed(record_id, classification, applied.conversation_id, applied.message_id)
 
     def ingest(self, event: InboundEvent) -> tuple[Accepted, Processed | None]:
@@ -270,14 +333,14 @@ class Inbox:
         after this returns is right to do so."""
         try:
             with self._transaction() as conn:
-                record_id = self._journal(conn, event)
+                record_id = self._journal(conn, event, lock=True)
                 if record_id is None:
                     conn.rollback()  # before the duplicate's lookup (SQLite: the write lock)
                     return self._duplicate(event), None
-                processed = self._apply(conn, record_id, event)
-                _MARK_PROCESSED.execute(
-                    conn, {"rid": record_id, "at": self.clock.now(), "mid": processed.message_id}
-                )
+                writes = apply.Writes()
+                processed = self._apply(conn, record_id, event, writes)
+                self._mark(writes, processed)
+                writes.write(conn)
                 conn.commit()
                 return Accepted(record_id=record_id, duplicate=False), processed
         except Exception as exc:
@@ -375,16 +438,16 @@ class Inbox:
         """Process these journal rows in one transaction (rows processed or locked meanwhile
         by another process are left out); raises if any of them fails."""
         with self._transaction() as conn:
-            rows = conn.execute(
-                sa.select(JOURNAL.c.id, JOURNAL.c.event, JOURNAL.c.received_at)
-                .where(JOURNAL.c.id.in_(ids), JOURNAL.c.processed_at.is_(None))
-                .order_by(JOURNAL.c.id)
-                .with_for_update(skip_locked=True)
-            ).all()
-            _async_commit(conn)
+            rows = _batch_rows(len(ids)).execute(conn, _batch_params(conn, ids)).all()
+            events = [journalled_event(row[2]) for row in rows]
+            writes = apply.Writes()  # one statement each for the whole batch
             finished = [
-                self._apply_journalled(conn, row.id, row.event, row.received_at) for row in rows
+                self._apply_journalled(conn, row, writes, event, found)
+                for row, event, found in zip(
+                    rows, events, apply.lookup_many(conn, events), strict=True
+                )
             ]
+            writes.write(conn)
             conn.commit()
         return finished
 
@@ -523,17 +586,33 @@ def _batches(rows: list[tuple[int, Thread]], size: int) -> Iterator[list[tuple[i
             yield group[start : start + max(1, size)]
 
 
-def _async_commit(conn: sa.Connection) -> None:
-    """On PostgreSQL, do not wait for the WAL flush at this transaction's commit.
+#: A batch's rows (``_pending_rows``), by batch size: on SQLite ``IN`` one parameter per
+#: id, on PostgreSQL ``= ANY`` of one array.
+_BATCH_ROWS: dict[int, Prepared] = {}
+_IDS = sa.bindparam("ids", type_=sa.ARRAY(sa.Integer))
 
-    Only for processing a journal row that is already committed (durably): if the server
-    crashed before the flush, the processing would be lost as a whole (processed mark
-    included), the row would be pending again and ``process_pending`` would redo it. A later
-    durable commit (an outbox message, the bot's answer) flushes this one first, so nothing
-    sent to a citizen can rest on processing that could be lost.
-    """
+
+def _batch_rows(size: int) -> Prepared:
+    if size not in _BATCH_ROWS:
+        names = [f"id{n}" for n in range(size)]
+
+        def where(dialect: str) -> sa.ColumnElement[bool]:
+            if dialect == "postgresql":
+                return JOURNAL.c.id == sa.any_(_IDS)
+            return JOURNAL.c.id.in_([sa.bindparam(name) for name in names])
+
+        _BATCH_ROWS[size] = Prepared(
+            lambda dialect: _pending_query(
+                sa.and_(where(dialect), JOURNAL.c.processed_at.is_(None)), dialect
+            )
+        )
+    return _BATCH_ROWS[size]
+
+
+def _batch_params(conn: sa.Connection, ids: list[int]) -> dict[str, Any]:
     if conn.dialect.name == "postgresql":
-        _SYNC_COMMIT_OFF.execute(conn, {})
+        return {"ids": ids}
+    return {f"id{n}": rid for n, rid in enumerate(ids)}
 
 
 @contextmanager

@@ -162,18 +162,32 @@ class _Result:
         self._compiled = compiled
 
     def first(self) -> tuple[Any, ...] | None:
+        rows = self._fetch(many=False)
+        return rows[0] if rows else None
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self._fetch(many=True)
+
+    def _fetch(self, *, many: bool) -> list[tuple[Any, ...]]:
         try:  # a driver may report a statement's error with its first row
-            row = self._cursor.fetchone()
+            if many:
+                rows = self._cursor.fetchall()
+            else:
+                row = self._cursor.fetchone()
+                rows = [] if row is None else [row]
         except self._conn.dialect.loaded_dbapi.Error as exc:
             _raise_wrapped(self._conn, self._conn.dialect, self._compiled.sql, None, exc, None)
         self._cursor.close()
         processors = self._compiled.results
-        if row is None or processors is None:
-            return row  # type: ignore[no-any-return]
-        return tuple(
-            value if p is None or value is None else p(value)
-            for p, value in zip(processors, row, strict=True)
-        )
+        if processors is None:
+            return rows  # type: ignore[no-any-return]
+        return [
+            tuple(
+                value if p is None or value is None else p(value)
+                for p, value in zip(processors, row, strict=True)
+            )
+            for row in rows
+        ]
 
 
 def _raise_wrapped(

@@ -102,10 +102,10 @@ def test_a_failing_event_does_not_lose_or_block_the_rest_of_its_batch(
     accepted = [runtime.inbox.accept(e).record_id for e in batch]
     real = runtime.inbox._apply
 
-    def apply(conn: Any, record_id: int, event: InboundEvent) -> Any:
+    def apply(conn: Any, record_id: int, event: InboundEvent, *rest: Any) -> Any:
         if event.external_id == poison:
             raise ValueError("cannot apply this one")
-        return real(conn, record_id, event)
+        return real(conn, record_id, event, *rest)
 
     monkeypatch.setattr(runtime.inbox, "_apply", apply)
     assert runtime.inbox.process_pending() == 9

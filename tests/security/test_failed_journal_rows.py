@@ -127,10 +127,10 @@ def refusing_fast(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the DLP trigger does, without the rows written before it fires (600 of them)."""
     real = runtime.inbox._apply
 
-    def apply(session: Any, record: InboundRecord, event: InboundEvent) -> Any:
+    def apply(conn: Any, record_id: int, event: InboundEvent, *rest: Any) -> Any:
         if dlp_trigger.MARK in event.text:
             raise sa.exc.IntegrityError("INSERT INTO message", {}, Exception("DLP: refused"))
-        return real(session, record, event)
+        return real(conn, record_id, event, *rest)
 
     monkeypatch.setattr(runtime.inbox, "_apply", apply)
 
