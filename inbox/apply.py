@@ -16,7 +16,7 @@ Callers add the journal's read and its processed mark.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -95,11 +95,14 @@ class Writes:
     """
 
     def __init__(self) -> None:
-        #: (statement, its parameters' names) -> rows, in the order first queued.
+        #: (statement, its parameters' names) -> rows, in the order first queued; ``_first``
+        #: is written before (rows the others refer to: messages inserted with their ids).
         self._queued: dict[tuple[Prepared, frozenset[str]], list[dict[str, Any]]] = {}
+        self._first: dict[tuple[Prepared, frozenset[str]], list[dict[str, Any]]] = {}
 
-    def queue(self, statement: Prepared, row: dict[str, Any]) -> None:
-        self._queued.setdefault((statement, frozenset(row)), []).append(row)
+    def queue(self, statement: Prepared, row: dict[str, Any], *, first: bool = False) -> None:
+        queued = self._first if first else self._queued
+        queued.setdefault((statement, frozenset(row)), []).append(row)
 
     def add(
         self, kind: str, at: datetime, /, *, conversation_id: int | None = None, **data: Any
@@ -120,8 +123,9 @@ class Writes:
     def write(self, conn: sa.Connection) -> None:
         """Run what was queued: one statement (``executemany``) per statement and set of
         columns."""
-        queued, self._queued = self._queued, {}
-        for (statement, _), rows in queued.items():
+        queued = [*self._first.items(), *self._queued.items()]
+        self._first, self._queued = {}, {}
+        for (statement, _), rows in queued:
             statement.execute_many(conn, rows)
 
 
@@ -162,19 +166,25 @@ _IDENTIFY_QUERY = (
 )
 
 
-def _lookup_query(*, open_only: bool) -> sa.Select[Any]:
-    """The event's author (citizen id, merged into) and its thread's conversation in one
-    query: each side is an indexed lookup of at most one row, joined onto a one-row table
-    so that either may be missing."""
+#: A new message id from its table's sequence (PostgreSQL; see ``Lookup.message_id``).
+_NEXT_MESSAGE_ID = sa.func.nextval(sa.func.pg_get_serial_sequence("message", "id"))
+
+
+def _lookup_query(dialect: str) -> sa.Select[Any]:
+    """The event's author (citizen id, merged into) and its thread's open conversation in
+    one query: each side is an indexed lookup of at most one row, joined onto a one-row
+    table so that either may be missing. On PostgreSQL also an id for the event's message
+    (``Lookup.message_id``)."""
     author = _IDENTIFY_QUERY.subquery("author")
-    thread = _thread_query(open_only=open_only).subquery("thread")
+    thread = _thread_query(open_only=True).subquery("thread")
     one = sa.select(sa.literal_column("1").label("one")).subquery("one")
-    return sa.select(author.c.id, author.c.merged_into_id, *thread.c).select_from(
+    drawn = [_NEXT_MESSAGE_ID.label("message_id")] if dialect == "postgresql" else []
+    return sa.select(author.c.id, author.c.merged_into_id, *thread.c, *drawn).select_from(
         one.outerjoin(author, sa.true()).outerjoin(thread, sa.true())
     )
 
 
-_LOOKUP = Prepared(_lookup_query(open_only=True))
+_LOOKUP = Prepared(_lookup_query)
 _OPEN_THREAD = Prepared(_thread_query(open_only=True))
 _LAST_THREAD = Prepared(_thread_query(open_only=False))
 _IDENTIFY = Prepared(_IDENTIFY_QUERY)
@@ -184,6 +194,8 @@ _MERGED_INTO = Prepared(
 _NEW_CITIZEN = Prepared(CITIZEN.insert().returning(CITIZEN.c.id))
 _NEW_CONVERSATION = Prepared(CONVERSATION.insert().returning(CONVERSATION.c.id))
 _NEW_MESSAGE = Prepared(MESSAGE.insert().returning(MESSAGE.c.id))
+#: A message whose id was drawn from its sequence beforehand (``lookup_many``).
+_NEW_MESSAGE_WITH_ID = Prepared(MESSAGE.insert())
 _NEW_CLOCK = Prepared(SLA_CLOCK.insert())
 _NEW_AUDIT = Prepared(AUDIT.insert())
 _NEW_MODERATION = Prepared(MODERATION.insert())
@@ -237,10 +249,17 @@ class Lookup:
 
     author: tuple[int, int | None] | Unset | None
     thread: Thread | None
+    #: An id drawn from the message table's sequence for the event's message (PostgreSQL,
+    #: with the lookup): the message is then queued with the other writes (sent together
+    #: with them and the commit, ``inbox.prepared.pipelined``), not inserted at once with
+    #: ``RETURNING``: one round trip less per event. Unused (a gap, as a rollback leaves) if
+    #: the event has no message.
+    message_id: int | None = None
 
 
 def lookup(conn: sa.Connection, event: InboundEvent) -> Lookup:
-    """The event's author and its thread's open conversation, in one query."""
+    """The event's author and its thread's open conversation, in one query (on PostgreSQL
+    with an id drawn for its message)."""
     row = _LOOKUP.first(
         conn,
         {
@@ -251,7 +270,7 @@ def lookup(conn: sa.Connection, event: InboundEvent) -> Lookup:
     )
     assert row is not None  # the one-row table
     author = (int(row[0]), row[1]) if row[0] is not None else None
-    return Lookup(author, _thread(row[2:]))
+    return Lookup(author, _thread(row[2:8]), int(row[8]) if len(row) > 8 else None)
 
 
 _OPEN_SQL = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
@@ -263,7 +282,7 @@ _OPEN_CLOCK_SQL = ", ".join(
 _LOOKUP_MANY = Prepared(
     sa.text(
         "SELECT a.id, a.merged_into_id, t.id, t.status, t.version, t.reply_target,"
-        " t.first_response_at, t.clock_open"
+        " t.first_response_at, t.clock_open, nextval(pg_get_serial_sequence('message', 'id'))"
         " FROM unnest(CAST(:channels AS varchar[]), CAST(:authors AS varchar[]),"
         " CAST(:threads AS varchar[])) WITH ORDINALITY AS k(channel, author_id, thread_key, i)"
         " LEFT JOIN LATERAL (SELECT citizen.id, citizen.merged_into_id FROM identity"
@@ -282,33 +301,39 @@ _LOOKUP_MANY = Prepared(
 
 
 def lookup_many(conn: sa.Connection, events: Sequence[InboundEvent]) -> list[Lookup]:
-    """``lookup`` for each of a batch's events, in one query on PostgreSQL (one round trip
-    instead of one per event); on SQLite (no round trips, no arrays) one query per event.
+    """``lookup`` for each of a batch's events, before any of them is applied: in one query
+    on PostgreSQL (one round trip instead of one per event, and a message id drawn for each,
+    ``Lookup.message_id``); on SQLite (no round trips, no arrays) one query per event.
 
-    A batch holds at most one event per thread, so each open conversation found stays
-    valid while the batch is applied. An author met earlier in the batch is left
-    ``UNSET`` (looked up again when its event is applied): that earlier event may create it.
+    A batch holds at most one event per thread, so each open conversation found stays valid
+    while the batch is applied. An author met earlier in the batch is left ``UNSET`` (looked
+    up again when its event is applied): that earlier event may create it.
     """
-    if conn.dialect.name != "postgresql":
-        return [lookup(conn, event) for event in events]
-    params = {
-        "channels": [e.channel.value for e in events],
-        "authors": [e.author.external_id[:255] for e in events],
-        "threads": [e.thread_key[:255] for e in events],
-    }
-    cursor = _LOOKUP_MANY.execute(conn, params)
-    found = []
+    if conn.dialect.name == "postgresql":
+        rows = _LOOKUP_MANY.execute(
+            conn,
+            {
+                "channels": [e.channel.value for e in events],
+                "authors": [e.author.external_id[:255] for e in events],
+                "threads": [e.thread_key[:255] for e in events],
+            },
+        ).all()
+        found = [
+            Lookup(
+                (int(row[0]), row[1]) if row[0] is not None else None,
+                _thread(row[2:8]),
+                int(row[8]),
+            )
+            for row in rows
+        ]
+    else:
+        found = [lookup(conn, event) for event in events]
     seen: set[tuple[str, str]] = set()
-    for channel, author_id, row in zip(
-        params["channels"], params["authors"], cursor.all(), strict=True
-    ):
-        author: tuple[int, int | None] | Unset | None = None
-        if (channel, author_id) in seen:
-            author = UNSET
-        elif row[0] is not None:
-            author = (int(row[0]), row[1])
-        seen.add((channel, author_id))
-        found.append(Lookup(author, _thread(row[2:])))
+    for n, event in enumerate(events):
+        author = (event.channel.value, event.author.external_id[:255])
+        if author in seen:
+            found[n] = replace(found[n], author=UNSET)
+        seen.add(author)
     return found
 
 
@@ -385,7 +410,7 @@ def apply_event(
         found = lookup(conn, event)
     thread = found.thread
     if event.facts.is_own:
-        message_id = _record_own(conn, thread, event, audit)
+        message_id = _record_own(conn, found, event, audit)
         return Applied(thread.id if thread else None, message_id)
     if not result.requires_response:
         if not event.text and not event.attachments:
@@ -399,8 +424,10 @@ def apply_event(
     citizen_id = identify(conn, event, now, found.author)
     if thread is None:
         thread = _open(conn, event, result, citizen_id, now, audit)
-    message_id = _NEW_MESSAGE.scalar(
+    message_id = _new_message(
         conn,
+        found,
+        audit,
         dict(
             conversation_id=thread.id,
             direction=Direction.inbound.value,
@@ -494,14 +521,26 @@ def _start_clock(thread: Thread, started_at: datetime, rules: Rules, writes: Wri
     thread.changes["due_at"] = due
 
 
+def _new_message(conn: sa.Connection, found: Lookup, writes: Writes, values: dict[str, Any]) -> int:
+    """Insert a message: queued with its id drawn beforehand if the lookup drew one (rows
+    that refer to it are written after it), else at once, its id from ``RETURNING``."""
+    if found.message_id is None:
+        return int(_NEW_MESSAGE.scalar(conn, values))
+    writes.queue(_NEW_MESSAGE_WITH_ID, {"id": found.message_id, **values}, first=True)
+    return found.message_id
+
+
 def _record_own(
-    conn: sa.Connection, thread: Thread | None, event: InboundEvent, audit: Writes
+    conn: sa.Connection, found: Lookup, event: InboundEvent, audit: Writes
 ) -> int | None:
     """The agency answered on the platform itself: keep it in the thread, stop the clock."""
+    thread = found.thread
     if thread is None:
         return None
-    message_id = _NEW_MESSAGE.scalar(
+    message_id = _new_message(
         conn,
+        found,
+        audit,
         dict(
             conversation_id=thread.id,
             direction=Direction.outbound.value,

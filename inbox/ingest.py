@@ -36,7 +36,7 @@ from inbox.models import (
     Conversation,
     InboundRecord,
 )
-from inbox.prepared import Prepared
+from inbox.prepared import Prepared, pipelined
 from rules.engine import Classification, ResponseRules
 from rules.moderation import Moderation
 from rules.profile import AgencyProfile
@@ -274,8 +274,7 @@ class Inbox:
                     return None
                 writes = apply.Writes()
                 finished = self._apply_journalled(conn, row, writes)
-                writes.write(conn)
-                conn.commit()
+                _write_and_commit(conn, writes)
                 return finished
         except Exception as exc:
             log.exception("processing inbound event %s failed", record_id)
@@ -291,7 +290,7 @@ class Inbox:
         event: InboundEvent | None = None,
         found: apply.Lookup | None = None,
     ) -> Finished:
-        """Apply a journal row's event (``_pending_rows``: id, channel, event, received at)
+        """Apply a journal row's event (``_pending_query``: id, channel, event, received at)
         and queue the row's processed mark in ``writes`` (the caller writes and commits).
         ``event``: the row's event if the caller rebuilt it already."""
         record_id = int(row[0])
@@ -340,8 +339,7 @@ class Inbox:
                 writes = apply.Writes()
                 processed = self._apply(conn, record_id, event, writes)
                 self._mark(writes, processed)
-                writes.write(conn)
-                conn.commit()
+                _write_and_commit(conn, writes)
                 return Accepted(record_id=record_id, duplicate=False), processed
         except Exception as exc:
             log.exception(
@@ -447,8 +445,7 @@ class Inbox:
                     rows, events, apply.lookup_many(conn, events), strict=True
                 )
             ]
-            writes.write(conn)
-            conn.commit()
+            _write_and_commit(conn, writes)
         return finished
 
     def _finish(self, record_id: int) -> bool:
@@ -586,7 +583,14 @@ def _batches(rows: list[tuple[int, Thread]], size: int) -> Iterator[list[tuple[i
             yield group[start : start + max(1, size)]
 
 
-#: A batch's rows (``_pending_rows``), by batch size: on SQLite ``IN`` one parameter per
+def _write_and_commit(conn: sa.Connection, writes: apply.Writes) -> None:
+    """The transaction's queued writes and its commit, sent together (PostgreSQL)."""
+    with pipelined(conn):
+        writes.write(conn)
+        conn.commit()
+
+
+#: A batch's rows (``_pending_query``), by batch size: on SQLite ``IN`` one parameter per
 #: id, on PostgreSQL ``= ANY`` of one array.
 _BATCH_ROWS: dict[int, Prepared] = {}
 _IDS = sa.bindparam("ids", type_=sa.ARRAY(sa.Integer))

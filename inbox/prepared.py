@@ -21,7 +21,8 @@ a caller gives every value.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -61,6 +62,41 @@ def _run(conn: sa.Connection, sql: str, values: Any, *, many: bool) -> Any:
     if dispatch.after_cursor_execute:
         dispatch.after_cursor_execute(conn, cursor, sql, values, None, many)
     return cursor
+
+
+@contextmanager
+def pipelined(conn: sa.Connection) -> Iterator[None]:
+    """Statements run in this block (and a commit at its end) go to PostgreSQL together:
+    psycopg's pipeline mode, one round trip for all of them (and one for leaving the mode)
+    instead of one each. For statements whose results are not read in the block (queued
+    writes, ``inbox.apply.Writes``). A driver error is raised as SQLAlchemy's, as
+    ``Connection.execute`` would; it may come from a later statement than the failing one
+    (at the sync), and after any failure the connection is discarded, not pooled. SQLite: no
+    round trips, nothing to do."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    dialect = conn.dialect
+    try:
+        with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+            yield
+    except BaseException as exc:
+        # An aborted pipeline may leave results on the connection that the next user would
+        # read as its own: it is never pooled again (a failure is rare; a reconnect is cheap).
+        dropped = isinstance(exc, dialect.loaded_dbapi.Error) and dialect.is_disconnect(
+            exc, conn.connection.dbapi_connection, None
+        )
+        conn.invalidate()
+        if not isinstance(exc, dialect.loaded_dbapi.Error):
+            raise
+        raise sa.exc.DBAPIError.instance(
+            "(pipeline)",
+            None,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dropped,
+            dialect=dialect,
+        ) from exc
 
 
 class Prepared:
