@@ -6,11 +6,12 @@ within the caller's transaction: no ORM objects, so no unit-of-work flushes, no 
 before each lookup and no SQLModel validation of rows built from values that are already
 valid (they come from a validated ``InboundEvent`` and the rules).
 
-Statements for a message in an open dialogue of a known citizen: the thread lock
-(PostgreSQL), the author (identity joined with citizen) and the open conversation with "has
-an open SLA clock" in one query, the message, the SLA clock if none is open (none looked up
-for a conversation opened here), the conversation's update, the audit rows in one insert.
-Callers add the journal's read and its processed mark.
+Statements for a message in an open dialogue of a known citizen: the author (identity
+joined with citizen) and the open conversation with "has an open SLA clock" in one query,
+the message, the SLA clock if none is open (none looked up for a conversation opened here),
+the conversation's update, the audit rows. The writes nothing reads back are queued
+(``Writes``) and run at the end: per event, or once for a whole ``process_pending`` batch.
+Callers take the thread's lock with the journal row, and add the processed mark.
 """
 
 from __future__ import annotations
