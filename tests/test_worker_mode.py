@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 
 import pytest
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ from inbox.models import Conversation, InboundRecord, Message
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
 from otklik.web import create_app
-from otklik.worker import Worker
+from otklik.worker import Worker, freeze_startup
 from tests.helpers.citizen_harness import GARBAGE_ANSWER, TelegramChat, citizen_bot
 from tests.helpers.phone import AGENCY, SECRET, call_event, post, small_kb
 from tests.helpers.workload import native_events
@@ -220,3 +221,25 @@ def test_a_hook_chosen_as_deadlock_victim_runs_again(runtime: Runtime) -> None:
     record_id = runtime.inbox.accept(normalize(Channel.vk, native.body, runtime.profile)).record_id
     assert runtime.inbox.process_pending() == 1
     assert calls == [record_id, record_id]
+
+
+def test_worker_start_up_loads_the_kb_then_freezes_what_lives_as_long_as_the_process(
+    runtime: Runtime,
+) -> None:
+    """``otklik worker`` loads the KB's index before ``gc.freeze`` (so the index, built once,
+    is frozen too, not walked by every full collection), and a broken KB does not stop it."""
+    assert runtime.kb.generation == 0
+    try:
+        freeze_startup(runtime)
+        assert runtime.kb.generation == 1
+        assert gc.get_freeze_count() > 0
+        gc.unfreeze()
+
+        def broken() -> None:
+            raise RuntimeError("the KB cannot be read")
+
+        runtime.kb.get = broken  # type: ignore[method-assign]
+        freeze_startup(runtime)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
