@@ -130,10 +130,6 @@ class Writes:
             statement.execute_many(conn, rows)
 
 
-#: The name the single-event callers knew (audit rows are what most of them queue).
-Audit = Writes
-
-
 def _thread_query(*, open_only: bool) -> sa.Select[Any]:
     c = CONVERSATION.c
     clock_open = (
@@ -203,7 +199,6 @@ _NEW_MODERATION = Prepared(MODERATION.insert())
 _UPDATE_CONVERSATION = Prepared(
     CONVERSATION.update().where(CONVERSATION.c.id == sa.bindparam("cid"))
 )
-_LOCK_THREAD = Prepared(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"))
 _IGNORING: dict[str, Prepared] = {}
 
 
@@ -402,8 +397,8 @@ def apply_event(
     """Apply the event (``Inbox._apply``'s rules); the writes nothing reads back (audit rows,
     the clock, the conversation's update, moderation) are left queued in ``audit``.
 
-    The caller holds the thread's lock (``lock_thread``; the ingest paths take it with the
-    journal row, ``journal_thread_lock``) and may give the author and open conversation it
+    The caller holds the thread's lock (the ingest paths take it with the journal row,
+    ``journal_thread_lock``) and may give the author and open conversation it
     looked up for a whole batch (``found``, see ``lookup_many``)."""
     result = rules.classification
     channel = event.channel.value
@@ -598,23 +593,10 @@ def _moderate(
 
 
 def journal_thread_lock(journal: sa.Table | sa.Subquery | sa.CTE) -> sa.ColumnElement[Any]:
-    """``lock_thread`` as an expression on a journal row (its channel and its event's
-    ``thread_key``: the same key, so the same lock), for PostgreSQL statements that take it
-    with the row (the journal insert's ``RETURNING``, the read of a pending row): one round
-    trip less per event."""
+    """The lock that serialises processing per thread on PostgreSQL, so one thread never
+    opens two conversations (SQLite serialises writers itself: BEGIN IMMEDIATE, see
+    inbox.db). A transaction-level advisory lock on ``channel:thread_key``, as an expression
+    on a journal row, for the statements that take it with the row (the journal insert's
+    ``RETURNING``, the read of pending rows): no round trip of its own."""
     key = journal.c.channel.concat(":").concat(journal.c.event["thread_key"].as_string())
     return sa.func.pg_advisory_xact_lock(sa.func.hashtext(key)).label("thread_lock")
-
-
-def lock_thread(conn: sa.Connection, channel: str, thread_key: str) -> None:
-    """Serialise processing per thread on PostgreSQL, so one thread never opens two conversations.
-
-    SQLite serialises writers itself (BEGIN IMMEDIATE, see inbox.db).
-    """
-    if conn.dialect.name == "postgresql":
-        _LOCK_THREAD.execute(conn, {"key": f"{channel}:{thread_key}"})
-
-
-def insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(table.insert(), list(rows))

@@ -66,7 +66,7 @@ def _pending_query(
     """The journal rows to process (id, channel, event, received at, processed at) in
     journal order, locked (rows another transaction holds are skipped unless ``wait``). On
     PostgreSQL the processing transaction is set up in the same round trip: the rows'
-    threads' locks (``apply.lock_thread``, taken after the rows' locks as a separate
+    threads' locks (``apply.journal_thread_lock``, taken after the rows' locks as a separate
     statement would, so a skipped row takes none) and asynchronous commit (``_ASYNC_COMMIT``)."""
     columns = (JOURNAL.c.id, JOURNAL.c.channel, JOURNAL.c.event, JOURNAL.c.received_at,
                JOURNAL.c.processed_at)  # fmt: skip
@@ -74,10 +74,8 @@ def _pending_query(
     if dialect != "postgresql":
         return query.order_by(JOURNAL.c.id)
     rows = query.cte("pending").prefix_with("MATERIALIZED")
-    return sa.select(
-        rows.c.id, rows.c.channel, rows.c.event, rows.c.received_at, rows.c.processed_at,
-        apply.journal_thread_lock(rows), _ASYNC_COMMIT,
-    ).order_by(rows.c.id)  # fmt: skip
+    locked = sa.select(*rows.c, apply.journal_thread_lock(rows), _ASYNC_COMMIT)
+    return locked.order_by(rows.c.id)
 
 
 _ONE_ROW = JOURNAL.c.id == sa.bindparam("rid")
@@ -214,7 +212,7 @@ class Inbox:
     ) -> int | None:
         """Insert the event's journal row; None if (channel, external id) is already there
         (``ON CONFLICT DO NOTHING``: a duplicate costs no exception and no rollback).
-        ``lock``: also take the thread's lock (``apply.lock_thread``) for processing it in
+        ``lock``: also take the thread's lock (``apply.journal_thread_lock``) for processing it in
         this transaction (on PostgreSQL in the same statement)."""
         statement = _JOURNAL_INSERT_LOCKED if lock else _JOURNAL_INSERT
         record_id = statement.scalar(
