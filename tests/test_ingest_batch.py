@@ -34,6 +34,7 @@ from inbox.ingest import Finished
 from inbox.models import Citizen, Conversation, InboundRecord, Message
 from inbox.runtime import Runtime
 from tests.helpers.payloads import PAYLOADS
+from tests.helpers.sql import recorded_statements
 from tests.helpers.workload import native_events
 
 
@@ -122,18 +123,17 @@ def test_one_event_costs_few_statements_and_no_orm_flush(runtime: Runtime) -> No
     first, _, second = events(runtime, 3, threads=1)  # one citizen's dialogue on one channel
     assert (first.channel, first.thread_key) == (second.channel, second.thread_key)
     runtime.inbox.ingest(first)  # opens the conversation
-    statements: list[str] = []
     flushes: list[int] = []
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+    def flushed(*_: Any) -> None:
+        flushes.append(1)
 
-    sa.event.listen(runtime.engine, "before_cursor_execute", count)
-    sa.event.listen(OrmSession, "after_flush", lambda *_: flushes.append(1))
+    sa.event.listen(OrmSession, "after_flush", flushed)
     try:
-        accepted, processed = runtime.inbox.ingest(second)
+        with recorded_statements(runtime.engine) as statements:
+            accepted, processed = runtime.inbox.ingest(second)
     finally:
-        sa.event.remove(runtime.engine, "before_cursor_execute", count)
+        sa.event.remove(OrmSession, "after_flush", flushed)
     assert processed is not None and processed.message_id is not None
     assert not accepted.duplicate
     # journal insert (on PostgreSQL with the thread's lock in its RETURNING), author and open
@@ -162,16 +162,8 @@ def test_a_batch_costs_statements_per_batch_not_per_event(runtime: Runtime) -> N
         runtime.inbox.ingest(event)
     for event in events(runtime, 10, threads=10, start=10):  # one more message in each
         runtime.inbox.accept(event)
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    sa.event.listen(runtime.engine, "before_cursor_execute", count)
-    try:
+    with recorded_statements(runtime.engine) as statements:
         assert runtime.inbox.process_pending() == 10
-    finally:
-        sa.event.remove(runtime.engine, "before_cursor_execute", count)
     postgres = runtime.engine.dialect.name == "postgresql"
     writes = [s for s in statements if s.startswith(("INSERT", "UPDATE"))]
     lookups = [s for s in statements if "identity" in s and "conversation" in s]
@@ -206,18 +198,9 @@ def test_one_new_author_in_two_threads_of_a_batch_is_one_citizen(runtime: Runtim
     assert first.channel == second.channel and first.thread_key != second.thread_key
     for event in (first, second):
         runtime.inbox.accept(event)
-    deleted: list[str] = []
-
-    def spy(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("DELETE"):
-            deleted.append(statement)
-
-    sa.event.listen(runtime.engine, "before_cursor_execute", spy)
-    try:
+    with recorded_statements(runtime.engine) as statements:
         assert runtime.inbox.process_pending() == 2
-    finally:
-        sa.event.remove(runtime.engine, "before_cursor_execute", spy)
-    assert deleted == []  # no citizen created in vain
+    assert not any(s.startswith("DELETE") for s in statements)  # no citizen created in vain
     with runtime.factory() as session:
         assert session.exec(select(sa.func.count()).select_from(Citizen)).one() == 1
         threads = session.exec(select(Conversation.citizen_id, Conversation.thread_key)).all()

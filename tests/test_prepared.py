@@ -12,6 +12,7 @@ from inbox.ingest import JOURNAL
 from inbox.journal_failures import is_transient
 from inbox.prepared import Prepared
 from inbox.runtime import Runtime
+from tests.helpers.sql import recorded_statements
 
 INSERT = Prepared(JOURNAL.insert().returning(JOURNAL.c.id))
 ROW = Prepared(
@@ -48,20 +49,11 @@ def test_values_go_and_come_back_as_through_sqlalchemy(runtime: Runtime) -> None
 
 
 def test_a_driver_error_is_sqlalchemys_and_listeners_see_the_statement(runtime: Runtime) -> None:
-    seen: list[str] = []
-
-    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(runtime.engine, "before_cursor_execute", listen)
-    try:
-        with runtime.engine.connect() as conn:
-            conn.begin()
+    with recorded_statements(runtime.engine) as seen, runtime.engine.connect() as conn:
+        conn.begin()
+        INSERT.execute(conn, row("same"))
+        with pytest.raises(sa.exc.IntegrityError) as raised:
             INSERT.execute(conn, row("same"))
-            with pytest.raises(sa.exc.IntegrityError) as raised:
-                INSERT.execute(conn, row("same"))
-    finally:
-        sa.event.remove(runtime.engine, "before_cursor_execute", listen)
     assert not is_transient(raised.value)  # a bad event, counted against it
     assert sum(s.startswith("INSERT INTO inbound_event") for s in seen) == 2
 
