@@ -12,11 +12,18 @@ the message, the SLA clock if none is open (none looked up for a conversation op
 the conversation's update, the audit rows. The writes nothing reads back are queued
 (``Writes``) and run at the end: per event, or once for a whole ``process_pending`` batch.
 Callers take the thread's lock with the journal row, and add the processed mark.
+
+On PostgreSQL the lookup also draws the ids of the event's message and, where the thread has
+no open conversation, of the conversation it may open, so both are queued with the other
+writes instead of inserted at once; a first contact's citizen and identity are one statement.
+A message in an open dialogue is then two round trips after ``BEGIN`` is sent with the first
+(``Inbox.ingest``: the journal row and the lookup; the writes with the commit), a first
+contact three (``tests/test_round_trips.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -95,15 +102,20 @@ class Writes:
     conversation, a message) was inserted right away.
     """
 
-    def __init__(self) -> None:
-        #: (statement, its parameters' names) -> rows, in the order first queued; ``_first``
-        #: is written before (rows the others refer to: messages inserted with their ids).
-        self._queued: dict[tuple[Prepared, frozenset[str]], list[dict[str, Any]]] = {}
-        self._first: dict[tuple[Prepared, frozenset[str]], list[dict[str, Any]]] = {}
+    #: The stages a row is queued in, written in this order: the rows others refer to come
+    #: first (conversations, then messages, inserted with ids drawn beforehand), the rest after.
+    CONVERSATIONS, MESSAGES, LATER = 0, 1, 2
 
-    def queue(self, statement: Prepared, row: dict[str, Any], *, first: bool = False) -> None:
-        queued = self._first if first else self._queued
-        queued.setdefault((statement, frozenset(row)), []).append(row)
+    def __init__(self) -> None:
+        #: Per stage: (statement, its parameters' names) -> rows, in the order first queued.
+        self._stages: tuple[dict[tuple[Prepared, frozenset[str]], list[dict[str, Any]]], ...] = (
+            {},
+            {},
+            {},
+        )
+
+    def queue(self, statement: Prepared, row: dict[str, Any], *, stage: int = LATER) -> None:
+        self._stages[stage].setdefault((statement, frozenset(row)), []).append(row)
 
     def add(
         self, kind: str, at: datetime, /, *, conversation_id: int | None = None, **data: Any
@@ -124,10 +136,10 @@ class Writes:
     def write(self, conn: sa.Connection) -> None:
         """Run what was queued: one statement (``executemany``) per statement and set of
         columns."""
-        queued = [*self._first.items(), *self._queued.items()]
-        self._first, self._queued = {}, {}
-        for (statement, _), rows in queued:
-            statement.execute_many(conn, rows)
+        stages, self._stages = self._stages, ({}, {}, {})
+        for queued in stages:
+            for (statement, _), rows in queued.items():
+                statement.execute_many(conn, rows)
 
 
 def _thread_query(*, open_only: bool) -> sa.Select[Any]:
@@ -165,6 +177,9 @@ _IDENTIFY_QUERY = (
 
 #: A new message id from its table's sequence (PostgreSQL; see ``Lookup.message_id``).
 _NEXT_MESSAGE_ID = sa.func.nextval(sa.func.pg_get_serial_sequence("message", "id"))
+#: A new conversation id, drawn only where the thread has no open conversation (a ``CASE``
+#: evaluates it only then; see ``Lookup.conversation_id``).
+_NEXT_CONVERSATION_ID = sa.func.nextval(sa.func.pg_get_serial_sequence("conversation", "id"))
 
 
 def _lookup_query(dialect: str) -> sa.Select[Any]:
@@ -175,7 +190,10 @@ def _lookup_query(dialect: str) -> sa.Select[Any]:
     author = _IDENTIFY_QUERY.subquery("author")
     thread = _thread_query(open_only=True).subquery("thread")
     one = sa.select(sa.literal_column("1").label("one")).subquery("one")
-    drawn = [_NEXT_MESSAGE_ID.label("message_id")] if dialect == "postgresql" else []
+    drawn = []
+    if dialect == "postgresql":
+        opened = sa.case((thread.c.id.is_(None), _NEXT_CONVERSATION_ID))
+        drawn = [_NEXT_MESSAGE_ID.label("message_id"), opened.label("conversation_id")]
     return sa.select(author.c.id, author.c.merged_into_id, *thread.c, *drawn).select_from(
         one.outerjoin(author, sa.true()).outerjoin(thread, sa.true())
     )
@@ -190,6 +208,20 @@ _MERGED_INTO = Prepared(
 )
 _NEW_CITIZEN = Prepared(CITIZEN.insert().returning(CITIZEN.c.id))
 _NEW_CONVERSATION = Prepared(CONVERSATION.insert().returning(CONVERSATION.c.id))
+#: A conversation whose id was drawn beforehand (``Lookup.conversation_id``).
+_NEW_CONVERSATION_WITH_ID = Prepared(CONVERSATION.insert())
+#: A first contact's citizen and identity in one statement (PostgreSQL): the citizen's id,
+#: and the identity's citizen id, NULL if a concurrent first contact created the identity.
+_NEW_CITIZEN_AND_IDENTITY = Prepared(
+    sa.text(
+        "WITH new_citizen AS (INSERT INTO citizen (display_name, created_at)"
+        " VALUES (:display_name, :created_at) RETURNING id),"
+        " won AS (INSERT INTO identity (citizen_id, channel, external_id, username, display_name)"
+        " SELECT id, :channel, :external_id, :username, :display_name FROM new_citizen"
+        " ON CONFLICT DO NOTHING RETURNING citizen_id)"
+        " SELECT new_citizen.id, won.citizen_id FROM new_citizen LEFT JOIN won ON true"
+    ).bindparams(sa.bindparam("created_at", type_=sa.DateTime(timezone=True)))
+)
 _NEW_MESSAGE = Prepared(MESSAGE.insert().returning(MESSAGE.c.id))
 #: A message whose id was drawn from its sequence beforehand (``lookup_many``).
 _NEW_MESSAGE_WITH_ID = Prepared(MESSAGE.insert())
@@ -251,12 +283,24 @@ class Lookup:
     #: ``RETURNING``: one round trip less per event. Unused (a gap, as a rollback leaves) if
     #: the event has no message.
     message_id: int | None = None
+    #: An id drawn from the conversation table's sequence where the thread has no open
+    #: conversation (PostgreSQL, with the lookup): a conversation opened by the event is then
+    #: queued too (``Writes.CONVERSATIONS``), not inserted at once. Unused (a gap) if the
+    #: event opens none.
+    conversation_id: int | None = None
 
 
 def lookup(conn: sa.Connection, event: InboundEvent) -> Lookup:
     """The event's author and its thread's open conversation, in one query (on PostgreSQL
-    with an id drawn for its message)."""
-    row = _LOOKUP.first(
+    with ids drawn for its message and, where the thread has none open, its conversation)."""
+    return lookup_sent(conn, event)()
+
+
+def lookup_sent(conn: sa.Connection, event: InboundEvent) -> Callable[[], Lookup]:
+    """``lookup``'s query sent now, its result read when the returned function is called: in
+    a ``pipelined`` block (PostgreSQL) it goes in one round trip with the statements before
+    it, and is read after the block."""
+    sent = _LOOKUP.execute(
         conn,
         {
             "channel": event.channel.value,
@@ -264,9 +308,22 @@ def lookup(conn: sa.Connection, event: InboundEvent) -> Lookup:
             "thread_key": event.thread_key[:255],
         },
     )
-    assert row is not None  # the one-row table
+
+    def read() -> Lookup:
+        row = sent.first()
+        assert row is not None  # the one-row table
+        return _found(row)
+
+    return read
+
+
+def _found(row: Sequence[Any]) -> Lookup:
+    """A ``Lookup`` from a row of ``_LOOKUP`` or ``_LOOKUP_MANY``."""
     author = (int(row[0]), row[1]) if row[0] is not None else None
-    return Lookup(author, _thread(row[2:8]), int(row[8]) if len(row) > 8 else None)
+    if len(row) == 8:  # SQLite: nothing drawn
+        return Lookup(author, _thread(row[2:8]))
+    conversation_id = int(row[9]) if row[9] is not None else None
+    return Lookup(author, _thread(row[2:8]), int(row[8]), conversation_id)
 
 
 _OPEN_SQL = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
@@ -278,7 +335,8 @@ _OPEN_CLOCK_SQL = ", ".join(
 _LOOKUP_MANY = Prepared(
     sa.text(
         "SELECT a.id, a.merged_into_id, t.id, t.status, t.version, t.reply_target,"
-        " t.first_response_at, t.clock_open, nextval(pg_get_serial_sequence('message', 'id'))"
+        " t.first_response_at, t.clock_open, nextval(pg_get_serial_sequence('message', 'id')),"
+        " CASE WHEN t.id IS NULL THEN nextval(pg_get_serial_sequence('conversation', 'id')) END"
         " FROM unnest(CAST(:channels AS varchar[]), CAST(:authors AS varchar[]),"
         " CAST(:threads AS varchar[])) WITH ORDINALITY AS k(channel, author_id, thread_key, i)"
         " LEFT JOIN LATERAL (SELECT citizen.id, citizen.merged_into_id FROM identity"
@@ -314,14 +372,7 @@ def lookup_many(conn: sa.Connection, events: Sequence[InboundEvent]) -> list[Loo
                 "threads": [e.thread_key[:255] for e in events],
             },
         ).all()
-        found = [
-            Lookup(
-                (int(row[0]), row[1]) if row[0] is not None else None,
-                _thread(row[2:8]),
-                int(row[8]),
-            )
-            for row in rows
-        ]
+        found = [_found(row) for row in rows]
     else:
         found = [lookup(conn, event) for event in events]
     seen: set[tuple[str, str]] = set()
@@ -355,18 +406,20 @@ def identify(
             merged_into = _MERGED_INTO.scalar(conn, {"cid": citizen_id})
         return int(citizen_id)
     name = event.author.display_name
-    citizen_id = _NEW_CITIZEN.scalar(conn, {"display_name": name, "created_at": now})
     # A concurrent first contact may create the same identity: the unique index decides.
-    won = insert_ignoring_conflict(IDENTITY).first(
-        conn,
-        {
-            "citizen_id": citizen_id,
-            "channel": channel,
-            "external_id": external_id,
-            "username": event.author.username,
-            "display_name": name,
-        },
-    )
+    identity = {
+        "channel": channel,
+        "external_id": external_id,
+        "username": event.author.username,
+        "display_name": name,
+    }
+    if conn.dialect.name == "postgresql":  # one round trip for both rows
+        row = _NEW_CITIZEN_AND_IDENTITY.first(conn, {**identity, "created_at": now})
+        assert row is not None
+        citizen_id, won = row[0], row[1]
+    else:
+        citizen_id = _NEW_CITIZEN.scalar(conn, {"display_name": name, "created_at": now})
+        won = insert_ignoring_conflict(IDENTITY).first(conn, {"citizen_id": citizen_id, **identity})
     if won is None:  # the other transaction won: use its citizen
         conn.execute(CITIZEN.delete().where(CITIZEN.c.id == citizen_id))
         return identify(conn, event, now)
@@ -419,7 +472,7 @@ def apply_event(
             return Applied(None, None)
     citizen_id = identify(conn, event, now, found.author)
     if thread is None:
-        thread = _open(conn, event, result, citizen_id, now, audit)
+        thread = _open(conn, event, result, citizen_id, now, audit, found.conversation_id)
     message_id = _new_message(
         conn,
         found,
@@ -465,23 +518,30 @@ def _open(
     citizen_id: int,
     now: datetime,
     audit: Writes,
+    drawn_id: int | None = None,
 ) -> Thread:
-    conversation_id = _NEW_CONVERSATION.scalar(
-        conn,
-        dict(
-            channel=event.channel.value,
-            thread_key=event.thread_key[:255],
-            citizen_id=citizen_id,
-            kind=result.kind.value,
-            rule_id=result.rule_id,
-            status=ConversationStatus.new.value,
-            is_public=event.facts.is_public,
-            source_url=event.source_url,
-            reply_target=event.reply_target,
-            opened_at=event.published_at,
-            version=1,
-        ),
+    """Open a conversation for the event's thread: queued with its id if the lookup drew one
+    (``Lookup.conversation_id``), else inserted at once, its id from ``RETURNING``."""
+    values = dict(
+        channel=event.channel.value,
+        thread_key=event.thread_key[:255],
+        citizen_id=citizen_id,
+        kind=result.kind.value,
+        rule_id=result.rule_id,
+        status=ConversationStatus.new.value,
+        is_public=event.facts.is_public,
+        source_url=event.source_url,
+        reply_target=event.reply_target,
+        opened_at=event.published_at,
+        version=1,
     )
+    if drawn_id is None:
+        conversation_id = int(_NEW_CONVERSATION.scalar(conn, values))
+    else:
+        conversation_id = drawn_id
+        audit.queue(
+            _NEW_CONVERSATION_WITH_ID, {"id": drawn_id, **values}, stage=Writes.CONVERSATIONS
+        )
     number = appeal_number(event.published_at, conversation_id)
     audit.add(
         "opened", now, conversation_id=conversation_id, number=number,
@@ -522,7 +582,7 @@ def _new_message(conn: sa.Connection, found: Lookup, writes: Writes, values: dic
     that refer to it are written after it), else at once, its id from ``RETURNING``."""
     if found.message_id is None:
         return int(_NEW_MESSAGE.scalar(conn, values))
-    writes.queue(_NEW_MESSAGE_WITH_ID, {"id": found.message_id, **values}, first=True)
+    writes.queue(_NEW_MESSAGE_WITH_ID, {"id": found.message_id, **values}, stage=Writes.MESSAGES)
     return found.message_id
 
 

@@ -36,7 +36,7 @@ from inbox.models import (
     Conversation,
     InboundRecord,
 )
-from inbox.prepared import Prepared, pipelined
+from inbox.prepared import Prepared, committed, end_transaction, pipelined
 from rules.engine import Classification, ResponseRules
 from rules.moderation import Moderation
 from rules.profile import AgencyProfile
@@ -200,22 +200,28 @@ class Inbox:
     def accept(self, event: InboundEvent) -> Accepted:
         """Store the event durably; safe to acknowledge the platform once this returns."""
         with self._transaction() as conn:
-            record_id = self._journal(conn, event)
+            with pipelined(conn):  # PostgreSQL: BEGIN and the insert in one round trip
+                journalled = self._journal_sent(conn, event)
+            record_id = journalled()
             if record_id is None:
                 conn.rollback()
                 return self._duplicate(event)
             conn.commit()
             return Accepted(record_id=record_id, duplicate=False)
 
-    def _journal(
+    def _journal_sent(
         self, conn: sa.Connection, event: InboundEvent, *, lock: bool = False
-    ) -> int | None:
+    ) -> Callable[[], int | None]:
         """Insert the event's journal row; None if (channel, external id) is already there
         (``ON CONFLICT DO NOTHING``: a duplicate costs no exception and no rollback).
         ``lock``: also take the thread's lock (``apply.journal_thread_lock``) for processing it in
-        this transaction (on PostgreSQL in the same statement)."""
+        this transaction (on PostgreSQL in the same statement).
+
+        The insert is sent now; its journal id (None for a duplicate) is read when the returned
+        function is called: after a ``pipelined`` block, with what the block sent (see
+        ``apply.lookup_sent``)."""
         statement = _JOURNAL_INSERT_LOCKED if lock else _JOURNAL_INSERT
-        record_id = statement.scalar(
+        sent = statement.execute(
             conn,
             {
                 "channel": event.channel.value,
@@ -225,7 +231,12 @@ class Inbox:
                 "attempts": 0,
             },
         )
-        return None if record_id is None else int(record_id)
+
+        def read() -> int | None:
+            row = sent.first()
+            return None if row is None else int(row[0])
+
+        return read
 
     def _duplicate(self, event: InboundEvent) -> Accepted:
         with self._transaction() as conn:
@@ -243,7 +254,12 @@ class Inbox:
         an event writes no ORM objects, and a session's bookkeeping cost ~0.1 ms per event."""
         with self._engine().connect() as conn:
             conn.begin()
-            yield conn
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
+                end_transaction(conn)
 
     def _engine(self) -> sa.Engine:
         factory = self.factory
@@ -267,7 +283,9 @@ class Inbox:
         try:
             with self._transaction() as conn:
                 query = _JOURNAL_ROW_WAIT if wait else _JOURNAL_ROW
-                row = query.first(conn, {"rid": record_id})
+                with pipelined(conn):  # PostgreSQL: BEGIN and the row in one round trip
+                    sent = query.execute(conn, {"rid": record_id})
+                row = sent.first()
                 if row is None or row[4] is not None:
                     return None
                 writes = apply.Writes()
@@ -330,12 +348,18 @@ class Inbox:
         after this returns is right to do so."""
         try:
             with self._transaction() as conn:
-                record_id = self._journal(conn, event, lock=True)
+                # PostgreSQL: the journal row (taking the thread's lock) and the lookup (run
+                # after it on the server) in one round trip; for a duplicate the lookup is
+                # wasted (and the ids it drew are gaps)
+                with pipelined(conn):
+                    journalled = self._journal_sent(conn, event, lock=True)
+                    looked_up = apply.lookup_sent(conn, event)
+                record_id = journalled()
                 if record_id is None:
                     conn.rollback()  # before the duplicate's lookup (SQLite: the write lock)
                     return self._duplicate(event), None
                 writes = apply.Writes()
-                processed = self._apply(conn, record_id, event, writes)
+                processed = self._apply(conn, record_id, event, writes, looked_up())
                 self._mark(writes, processed)
                 _write_and_commit(conn, writes)
                 return Accepted(record_id=record_id, duplicate=False), processed
@@ -434,7 +458,9 @@ class Inbox:
         """Process these journal rows in one transaction (rows processed or locked meanwhile
         by another process are left out); raises if any of them fails."""
         with self._transaction() as conn:
-            rows = _batch_rows(len(ids)).execute(conn, _batch_params(conn, ids)).all()
+            with pipelined(conn):  # PostgreSQL: BEGIN and the rows in one round trip
+                sent = _batch_rows(len(ids)).execute(conn, _batch_params(conn, ids))
+            rows = sent.all()
             events = [journalled_event(row[2]) for row in rows]
             writes = apply.Writes()  # one statement each for the whole batch
             finished = [
@@ -582,10 +608,9 @@ def _batches(rows: list[tuple[int, Thread]], size: int) -> Iterator[list[tuple[i
 
 
 def _write_and_commit(conn: sa.Connection, writes: apply.Writes) -> None:
-    """The transaction's queued writes and its commit, sent together (PostgreSQL)."""
-    with pipelined(conn):
-        writes.write(conn)
-        conn.commit()
+    """The transaction's queued writes and its commit, sent together (PostgreSQL: one round
+    trip, ``prepared.committed``)."""
+    committed(conn, writes.write)
 
 
 #: A batch's rows (``_pending_query``), by batch size: on SQLite ``IN`` one parameter per

@@ -34,6 +34,8 @@ StatementSource = sa.Executable | Callable[[str], sa.Executable]
 Processor = Callable[[Any], Any] | None
 #: A parameter the caller gives (see ``_Compiled.binds``).
 _GIVEN: Any = object()
+#: libpq's transaction status "idle": no transaction open (``psycopg.pq.TransactionStatus``).
+_IDLE = 0
 
 
 @dataclass(frozen=True)
@@ -66,19 +68,32 @@ def _run(conn: sa.Connection, sql: str, values: Any, *, many: bool) -> Any:
 
 @contextmanager
 def pipelined(conn: sa.Connection) -> Iterator[None]:
-    """Statements run in this block (and a commit at its end) go to PostgreSQL together:
-    psycopg's pipeline mode, one round trip for all of them (and one for leaving the mode)
-    instead of one each. For statements whose results are not read in the block (queued
-    writes, ``inbox.apply.Writes``). A driver error is raised as SQLAlchemy's, as
-    ``Connection.execute`` would; it may come from a later statement than the failing one
-    (at the sync), and after any failure the connection is discarded, not pooled. SQLite: no
-    round trips, nothing to do."""
+    """Statements run in this block go to PostgreSQL together: psycopg's pipeline mode, one
+    round trip for all of them (when the block ends) instead of one each. Their results are
+    read after the block (``Prepared.execute`` returns before its row is read); reading one
+    inside it costs a round trip of its own.
+
+    If the block starts the connection's transaction, its ``BEGIN`` goes with the block's
+    statements too: psycopg sends ``BEGIN`` and waits for it before the first statement of a
+    transaction, one more round trip, so the driver is switched to autocommit (it sends no
+    ``BEGIN``) and ``BEGIN`` is queued here instead; ``end_transaction`` switches it back once
+    the transaction is over (``Inbox._transaction`` calls it; ``committed`` too).
+
+    A driver error is raised as SQLAlchemy's, as ``Connection.execute`` would; it may come
+    from a later statement than the failing one (at the sync), and after any failure the
+    connection is discarded, not pooled. SQLite: no round trips, nothing to do."""
     if conn.dialect.name != "postgresql":
         yield
         return
     dialect = conn.dialect
+    driver = conn.connection.driver_connection
+    begin = driver.pgconn.transaction_status == _IDLE and not driver.autocommit  # type: ignore[union-attr]
     try:
-        with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+        if begin:
+            driver.autocommit = True  # type: ignore[union-attr]
+        with driver.pipeline():  # type: ignore[union-attr]
+            if begin:
+                driver.cursor().execute("BEGIN", prepare=False)  # type: ignore[union-attr]
             yield
     except BaseException as exc:
         # An aborted pipeline may leave results on the connection that the next user would
@@ -97,6 +112,35 @@ def pipelined(conn: sa.Connection) -> Iterator[None]:
             connection_invalidated=dropped,
             dialect=dialect,
         ) from exc
+
+
+def end_transaction(conn: sa.Connection) -> None:
+    """After the connection's transaction is over (committed or rolled back): the driver back
+    to how the pool gave it, if ``pipelined`` began the transaction (PostgreSQL)."""
+    if conn.dialect.name != "postgresql" or conn.invalidated:
+        return
+    driver = conn.connection.driver_connection
+    if driver.autocommit and driver.pgconn.transaction_status == _IDLE:  # type: ignore[union-attr]
+        driver.autocommit = False  # type: ignore[union-attr]
+
+
+def committed(conn: sa.Connection, write: Callable[[sa.Connection], None]) -> None:
+    """``write(conn)``'s statements, then the transaction's commit; on PostgreSQL all of them
+    in one round trip. psycopg's ``commit()`` in pipeline mode syncs by itself, and leaving
+    the mode syncs again: two round trips. Here ``COMMIT`` is queued as a statement instead,
+    so the one sync of leaving the mode sends everything; SQLAlchemy's commit then finds the
+    driver's transaction already ended and sends nothing. A failure anywhere (a write, the
+    commit itself) is raised as ``pipelined`` raises it, and nothing is committed."""
+    if conn.dialect.name != "postgresql":
+        write(conn)
+        conn.commit()
+        return
+    with pipelined(conn):
+        write(conn)
+        driver = conn.connection.driver_connection
+        driver.cursor().execute("COMMIT", prepare=False)  # type: ignore[union-attr]
+    conn.commit()
+    end_transaction(conn)
 
 
 class Prepared:

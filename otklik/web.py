@@ -24,6 +24,7 @@ from inbox.web.headers import add_security_headers
 from inbox.web.limits import add_limits
 from inbox.web.processing import ProcessingExecutor
 from otklik import registry
+from otklik.freeze import freeze_startup
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ def create_app(runtime: Runtime | None = None, *, start_scheduler: bool = True) 
             delivery = asyncio.create_task(
                 Delivery(rt, senders, citizen_bot(app)).forever(rt.settings.outbox_interval)
             )
+        if runtime is None:  # a server process (tests give their runtime: nothing frozen)
+            freeze_startup(rt)
         try:
             yield
         finally:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import time
@@ -45,6 +44,7 @@ from bot.email.channel import EmailChannel
 from inbox.runtime import Runtime
 from inbox.scheduler import build_scheduler
 from otklik import registry
+from otklik.freeze import freeze_startup
 
 log = logging.getLogger(__name__)
 
@@ -182,17 +182,3 @@ async def run_worker(runtime: Runtime) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
     await worker.run()
-
-
-def freeze_startup(runtime: Runtime) -> None:
-    """Load the knowledge base's index, then move everything alive into the garbage
-    collector's permanent generation (``gc.freeze``): the imports, the runtime and the index
-    live as long as the process, and without this each full collection walks them all again
-    (measured up to ~0.3 ms per processed event, docs/performance.md section 1, "third" and
-    "fourth pass"). Objects made later are collected as usual; a KB rebuilt later is too."""
-    try:
-        runtime.kb.get()
-    except Exception:  # a broken KB is reported by the bot's turn; freezing still pays
-        log.exception("worker: knowledge base not loaded at start-up")
-    gc.collect()
-    gc.freeze()

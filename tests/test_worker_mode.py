@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -24,15 +25,16 @@ from bot.citizen import texts
 from bot.normalize import normalize
 from bot.phone.robot import Robot
 from core.clock import FrozenClock
-from core.config import Settings
+from core.config import Settings, get_settings
 from core.events import Channel
 from inbox import workflow
 from inbox.ingest import Finished, thread_turn
 from inbox.models import Conversation, InboundRecord, Message
 from inbox.outbox import Outbox
 from inbox.runtime import Runtime
+from otklik.freeze import freeze_startup
 from otklik.web import create_app
-from otklik.worker import Worker, freeze_startup
+from otklik.worker import Worker
 from tests.helpers.citizen_harness import GARBAGE_ANSWER, TelegramChat, citizen_bot
 from tests.helpers.phone import AGENCY, SECRET, call_event, post, small_kb
 from tests.helpers.workload import native_events
@@ -243,3 +245,26 @@ def test_worker_start_up_loads_the_kb_then_freezes_what_lives_as_long_as_the_pro
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_the_web_server_freezes_at_start_up_and_an_app_given_a_runtime_does_not(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The web process (``create_app()`` building its own runtime, as ``otklik serve`` does)
+    freezes its start-up objects like the worker: its webhooks normalize every payload with
+    aiogram's models, and full collections walking the imports tripled that cost. An app
+    given a runtime (tests, many apps in one process) freezes nothing."""
+    monkeypatch.setenv("OTKLIK_DATABASE_URL", runtime.engine.url.render_as_string(False))
+    monkeypatch.setenv("OTKLIK_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(runtime, start_scheduler=False)) as client:
+            assert client.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() == 0
+        with TestClient(create_app(start_scheduler=False)) as client:
+            assert client.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        get_settings.cache_clear()

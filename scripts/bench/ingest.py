@@ -8,13 +8,14 @@ commit per event), one event after another like a caller that acknowledges after
 (2) the webhook's path, ``accept`` (commit, then the acknowledgement) and ``process`` (a
 second commit), one event after another; (3) the worker's path: N events journalled first,
 then ``process_pending`` (batches of ``inbox.ingest.BATCH`` events per transaction) until
-done, with the set-up's objects frozen out of the cyclic garbage collector first
-(``gc.collect(); gc.freeze()``, as ``otklik worker`` does after start-up: its imports and
-runtime are long-lived, and full collections walking them cost the worker up to 0.3 ms per
-event; ``--no-freeze`` times it without); (4) N plain INSERTs of comparable rows (the
-journal row's JSON and a message's text), one commit each; (5) the same inserts in one
+done; (4) N plain INSERTs of comparable rows (the journal row's JSON and a message's text),
+one commit each; (5) the same inserts in one
 transaction. The ratios to watch: (1) and (2) over (4), and (3) over (5): what the pipeline
-costs over the database itself. CPU ms per event is this process's CPU time
+costs over the database itself. Each path starts with the set-up's objects frozen out of
+the cyclic garbage collector (``gc.collect(); gc.freeze()``, as the web app and ``otklik
+worker`` do after start-up, ``otklik.freeze``: the imports and the runtime are long-lived,
+and full collections walking them cost up to 0.3 ms per event); ``--no-freeze`` times the
+paths without it. CPU ms per event is this process's CPU time
 (``time.process_time``) over the events: on SQLite it includes the database's work, on
 PostgreSQL the server's is not in it.
 """
@@ -71,9 +72,9 @@ def pipeline(
     if path == "worker":  # the web process journalled them; the worker's work is timed
         for native in payloads:
             inbox.accept(normalize(native.channel, native.body, runtime.profile))
-        if freeze:  # as ``otklik worker`` after start-up
-            gc.collect()
-            gc.freeze()
+    if freeze:  # as the web app and ``otklik worker`` after start-up (``otklik.freeze``)
+        gc.collect()
+        gc.freeze()
     cpu, started = time.process_time(), time.perf_counter()
     if path == "ingest":
         for native in payloads:
@@ -129,8 +130,8 @@ def raw_inserts(url: str, events: int, threads: int, batched: bool) -> float:
 def measure(url: str, events: int, threads: int, *, freeze: bool = True) -> dict[str, float]:
     raw = raw_inserts(url, events, threads, batched=False)
     raw_batch = raw_inserts(url, events, threads, batched=True)
-    full, full_cpu = pipeline(url, events, threads, "ingest")
-    hook, hook_cpu = pipeline(url, events, threads, "webhook")
+    full, full_cpu = pipeline(url, events, threads, "ingest", freeze=freeze)
+    hook, hook_cpu = pipeline(url, events, threads, "webhook", freeze=freeze)
     worker, worker_cpu = pipeline(url, events, threads, "worker", freeze=freeze)
     return {
         "pipeline_per_s": round(full, 1),
@@ -153,7 +154,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=200, help="distinct citizens")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument(
-        "--no-freeze", action="store_true", help="worker path without gc.freeze() after set-up"
+        "--no-freeze", action="store_true", help="the paths without gc.freeze() after set-up"
     )
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}
@@ -196,7 +197,7 @@ def main() -> None:
         {
             "events": args.events,
             "threads": args.threads,
-            "worker_gc_freeze": not args.no_freeze,
+            "gc_freeze": not args.no_freeze,
             "results": results,
         },
     )
