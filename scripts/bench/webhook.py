@@ -294,6 +294,8 @@ def main() -> None:
                 counts = worker_counts if mode == "worker" and backend == "postgresql" else [1]
                 for workers in counts:
                     key = f"{backend}/{mode}" + (f"/{workers}w" if len(counts) > 1 else "")
+                    if key in found:  # ``--workers 1,1``: each run kept, numbered
+                        key += f" #{sum(k.split(' #')[0] == key for k in found) + 1}"
                     backlog = args.backlog if len(counts) > 1 else 0
                     started = time.strftime("%H:%M:%S", time.gmtime())
                     if backend == "sqlite":
