@@ -13,12 +13,11 @@ the conversation's update, the audit rows. The writes nothing reads back are que
 (``Writes``) and run at the end: per event, or once for a whole ``process_pending`` batch.
 Callers take the thread's lock with the journal row, and add the processed mark.
 
-On PostgreSQL the lookup also draws the ids of the event's message and, where the thread has
-no open conversation, of the conversation it may open, so both are queued with the other
-writes instead of inserted at once; a first contact's citizen and identity are one statement.
-A message in an open dialogue is then two round trips after ``BEGIN`` is sent with the first
-(``Inbox.ingest``: the journal row and the lookup; the writes with the commit), a first
-contact three (``tests/test_round_trips.py``).
+On PostgreSQL the lookup also draws the id of the event's message, so it is queued with the
+other writes instead of inserted at once; a first contact's citizen and identity are one
+statement. A message in an open dialogue is then two round trips after ``BEGIN`` is sent with
+the first (``Inbox.ingest``: the journal row and the lookup; the writes with the commit), a
+first contact four (+ citizen and identity, + the conversation: ``tests/test_round_trips.py``).
 """
 
 from __future__ import annotations
@@ -103,13 +102,12 @@ class Writes:
     """
 
     #: The stages a row is queued in, written in this order: the rows others refer to come
-    #: first (conversations, then messages, inserted with ids drawn beforehand), the rest after.
-    CONVERSATIONS, MESSAGES, LATER = 0, 1, 2
+    #: first (messages, inserted with ids drawn beforehand), the rest after.
+    MESSAGES, LATER = 0, 1
 
     def __init__(self) -> None:
         #: Per stage: (statement, its parameters' names) -> rows, in the order first queued.
         self._stages: tuple[dict[tuple[Prepared, frozenset[str]], list[dict[str, Any]]], ...] = (
-            {},
             {},
             {},
         )
@@ -136,7 +134,7 @@ class Writes:
     def write(self, conn: sa.Connection) -> None:
         """Run what was queued: one statement (``executemany``) per statement and set of
         columns."""
-        stages, self._stages = self._stages, ({}, {}, {})
+        stages, self._stages = self._stages, ({}, {})
         for queued in stages:
             for (statement, _), rows in queued.items():
                 statement.execute_many(conn, rows)
@@ -177,9 +175,6 @@ _IDENTIFY_QUERY = (
 
 #: A new message id from its table's sequence (PostgreSQL; see ``Lookup.message_id``).
 _NEXT_MESSAGE_ID = sa.func.nextval(sa.func.pg_get_serial_sequence("message", "id"))
-#: A new conversation id, drawn only where the thread has no open conversation (a ``CASE``
-#: evaluates it only then; see ``Lookup.conversation_id``).
-_NEXT_CONVERSATION_ID = sa.func.nextval(sa.func.pg_get_serial_sequence("conversation", "id"))
 
 
 def _lookup_query(dialect: str) -> sa.Select[Any]:
@@ -190,10 +185,7 @@ def _lookup_query(dialect: str) -> sa.Select[Any]:
     author = _IDENTIFY_QUERY.subquery("author")
     thread = _thread_query(open_only=True).subquery("thread")
     one = sa.select(sa.literal_column("1").label("one")).subquery("one")
-    drawn = []
-    if dialect == "postgresql":
-        opened = sa.case((thread.c.id.is_(None), _NEXT_CONVERSATION_ID))
-        drawn = [_NEXT_MESSAGE_ID.label("message_id"), opened.label("conversation_id")]
+    drawn = [_NEXT_MESSAGE_ID.label("message_id")] if dialect == "postgresql" else []
     return sa.select(author.c.id, author.c.merged_into_id, *thread.c, *drawn).select_from(
         one.outerjoin(author, sa.true()).outerjoin(thread, sa.true())
     )
@@ -208,8 +200,6 @@ _MERGED_INTO = Prepared(
 )
 _NEW_CITIZEN = Prepared(CITIZEN.insert().returning(CITIZEN.c.id))
 _NEW_CONVERSATION = Prepared(CONVERSATION.insert().returning(CONVERSATION.c.id))
-#: A conversation whose id was drawn beforehand (``Lookup.conversation_id``).
-_NEW_CONVERSATION_WITH_ID = Prepared(CONVERSATION.insert())
 #: A first contact's citizen and identity in one statement (PostgreSQL): the citizen's id,
 #: and the identity's citizen id, NULL if a concurrent first contact created the identity.
 _NEW_CITIZEN_AND_IDENTITY = Prepared(
@@ -283,11 +273,6 @@ class Lookup:
     #: ``RETURNING``: one round trip less per event. Unused (a gap, as a rollback leaves) if
     #: the event has no message.
     message_id: int | None = None
-    #: An id drawn from the conversation table's sequence where the thread has no open
-    #: conversation (PostgreSQL, with the lookup): a conversation opened by the event is then
-    #: queued too (``Writes.CONVERSATIONS``), not inserted at once. Unused (a gap) if the
-    #: event opens none.
-    conversation_id: int | None = None
 
 
 def lookup(conn: sa.Connection, event: InboundEvent) -> Lookup:
@@ -320,10 +305,7 @@ def lookup_sent(conn: sa.Connection, event: InboundEvent) -> Callable[[], Lookup
 def _found(row: Sequence[Any]) -> Lookup:
     """A ``Lookup`` from a row of ``_LOOKUP`` or ``_LOOKUP_MANY``."""
     author = (int(row[0]), row[1]) if row[0] is not None else None
-    if len(row) == 8:  # SQLite: nothing drawn
-        return Lookup(author, _thread(row[2:8]))
-    conversation_id = int(row[9]) if row[9] is not None else None
-    return Lookup(author, _thread(row[2:8]), int(row[8]), conversation_id)
+    return Lookup(author, _thread(row[2:8]), int(row[8]) if len(row) > 8 else None)
 
 
 _OPEN_SQL = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
@@ -335,8 +317,7 @@ _OPEN_CLOCK_SQL = ", ".join(
 _LOOKUP_MANY = Prepared(
     sa.text(
         "SELECT a.id, a.merged_into_id, t.id, t.status, t.version, t.reply_target,"
-        " t.first_response_at, t.clock_open, nextval(pg_get_serial_sequence('message', 'id')),"
-        " CASE WHEN t.id IS NULL THEN nextval(pg_get_serial_sequence('conversation', 'id')) END"
+        " t.first_response_at, t.clock_open, nextval(pg_get_serial_sequence('message', 'id'))"
         " FROM unnest(CAST(:channels AS varchar[]), CAST(:authors AS varchar[]),"
         " CAST(:threads AS varchar[])) WITH ORDINALITY AS k(channel, author_id, thread_key, i)"
         " LEFT JOIN LATERAL (SELECT citizen.id, citizen.merged_into_id FROM identity"
@@ -472,7 +453,7 @@ def apply_event(
             return Applied(None, None)
     citizen_id = identify(conn, event, now, found.author)
     if thread is None:
-        thread = _open(conn, event, result, citizen_id, now, audit, found.conversation_id)
+        thread = _open(conn, event, result, citizen_id, now, audit)
     message_id = _new_message(
         conn,
         found,
@@ -518,10 +499,10 @@ def _open(
     citizen_id: int,
     now: datetime,
     audit: Writes,
-    drawn_id: int | None = None,
 ) -> Thread:
-    """Open a conversation for the event's thread: queued with its id if the lookup drew one
-    (``Lookup.conversation_id``), else inserted at once, its id from ``RETURNING``."""
+    """Open a conversation for the event's thread, inserted at once (its id, from
+    ``RETURNING``, is its appeal number: not drawn beforehand like a message's, since a
+    rollback after drawing would leave a gap in the numbers citizens see)."""
     values = dict(
         channel=event.channel.value,
         thread_key=event.thread_key[:255],
@@ -535,13 +516,7 @@ def _open(
         opened_at=event.published_at,
         version=1,
     )
-    if drawn_id is None:
-        conversation_id = int(_NEW_CONVERSATION.scalar(conn, values))
-    else:
-        conversation_id = drawn_id
-        audit.queue(
-            _NEW_CONVERSATION_WITH_ID, {"id": drawn_id, **values}, stage=Writes.CONVERSATIONS
-        )
+    conversation_id = int(_NEW_CONVERSATION.scalar(conn, values))
     number = appeal_number(event.published_at, conversation_id)
     audit.add(
         "opened", now, conversation_id=conversation_id, number=number,
