@@ -46,7 +46,7 @@ from inbox.models import (
     SlaClock,
     SlaClockStatus,
 )
-from inbox.prepared import Prepared
+from inbox.prepared import Prepared, execute_together
 from inbox.sla import satisfy_values
 from rules.engine import Classification, ResponseRules
 from rules.moderation import Moderation
@@ -133,11 +133,33 @@ class Writes:
 
     def write(self, conn: sa.Connection) -> None:
         """Run what was queued: one statement (``executemany``) per statement and set of
-        columns."""
+        columns (a batch's writes)."""
         stages, self._stages = self._stages, ({}, {})
         for queued in stages:
             for (statement, _), rows in queued.items():
                 statement.execute_many(conn, rows)
+
+    def write_together(self, conn: sa.Connection) -> None:
+        """Run what was queued for one event: its single rows as one statement
+        (``prepared.execute_together``: one event's rows are all different rows, each written
+        once, as that requires); a statement queued with several rows (a first contact's two
+        audit rows) on its own, with ``executemany``, so that their ids keep the order they
+        were queued in (the parts of one statement run in no set order). Several rows of the
+        first stage go before the single rows, of the later stage after them, so a row is
+        written after the rows it refers to."""
+        stages, self._stages = self._stages, ({}, {})
+        single = [
+            (statement, rows[0])
+            for queued in stages
+            for (statement, _), rows in queued.items()
+            if len(rows) == 1
+        ]
+        for stage, queued in enumerate(stages):
+            if stage == self.LATER:
+                execute_together(conn, single)
+            for (statement, _), rows in queued.items():
+                if len(rows) > 1:
+                    statement.execute_many(conn, rows)
 
 
 def _thread_query(*, open_only: bool) -> sa.Select[Any]:

@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from inbox.prepared import execute_driver_sql
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -57,10 +59,8 @@ def _sqlite_begin_immediate(connection: sa.Connection) -> None:
     transaction instead: it only reads, and a read in WAL mode never waits for a writer. The
     knowledge base reads its overrides so, because it may be rebuilt in the middle of a
     request whose own transaction already holds the write lock."""
-    if connection.get_execution_options().get("read_only"):
-        connection.exec_driver_sql("BEGIN")
-    else:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get("read_only")
+    execute_driver_sql(connection, "BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 #: ``session.connection(execution_options=READ_ONLY)`` before the first query: see above.

@@ -469,7 +469,7 @@ class Inbox:
                     rows, events, apply.lookup_many(conn, events), strict=True
                 )
             ]
-            _write_and_commit(conn, writes)
+            _write_and_commit(conn, writes, batch=True)
         return finished
 
     def _finish(self, record_id: int) -> bool:
@@ -607,10 +607,11 @@ def _batches(rows: list[tuple[int, Thread]], size: int) -> Iterator[list[tuple[i
             yield group[start : start + max(1, size)]
 
 
-def _write_and_commit(conn: sa.Connection, writes: apply.Writes) -> None:
+def _write_and_commit(conn: sa.Connection, writes: apply.Writes, *, batch: bool = False) -> None:
     """The transaction's queued writes and its commit, sent together (PostgreSQL: one round
-    trip, ``prepared.committed``)."""
-    committed(conn, writes.write)
+    trip, ``prepared.committed``): one event's writes as one statement
+    (``Writes.write_together``), a batch's as one statement per table and set of columns."""
+    committed(conn, writes.write if batch else writes.write_together)
 
 
 #: A batch's rows (``_pending_query``), by batch size: on SQLite ``IN`` one parameter per

@@ -138,10 +138,10 @@ def test_one_event_costs_few_statements_and_no_orm_flush(runtime: Runtime) -> No
     assert not accepted.duplicate
     # journal insert (on PostgreSQL with the thread's lock in its RETURNING), author and open
     # conversation (with its open clock) in one query, message, conversation update, audit,
-    # processed mark (the last four sent together with the commit on PostgreSQL), + BEGIN
-    # IMMEDIATE on SQLite
+    # processed mark (on PostgreSQL the last four as one statement, sent with the commit), +
+    # BEGIN IMMEDIATE on SQLite
     postgres = runtime.engine.dialect.name == "postgresql"
-    assert len(statements) == (6 if postgres else 7), statements
+    assert len(statements) == (3 if postgres else 7), statements
     assert not any(s.startswith("SELECT pg_advisory") for s in statements)
     assert not any("FROM sla_clock" in s and "EXISTS" not in s for s in statements)
     assert flushes == []
