@@ -10,7 +10,8 @@ Statements for a message in an open dialogue of a known citizen: the author (ide
 joined with citizen) and the open conversation with "has an open SLA clock" in one query,
 the message, the SLA clock if none is open (none looked up for a conversation opened here),
 the conversation's update, the audit rows. The writes nothing reads back are queued
-(``Writes``) and run at the end: per event, or once for a whole ``process_pending`` batch.
+(``Writes``) and run at the end: per event as one statement on PostgreSQL
+(``Writes.write_together``), or one statement each for a whole ``process_pending`` batch.
 Callers take the thread's lock with the journal row, and add the processed mark.
 
 On PostgreSQL the lookup also draws the id of the event's message, so it is queued with the
