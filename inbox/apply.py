@@ -91,15 +91,17 @@ class Applied:
 
 class Writes:
     """Writes of one transaction that nothing later in it reads back, run together at the
-    end (``write``): the audit rows, new SLA clocks, the conversations' updates, moderation
-    decisions and whatever the caller queues (the journal's processed marks).
+    end: the audit rows, new SLA clocks, the conversations' updates, moderation decisions,
+    on PostgreSQL the event's message (its id drawn by the lookup), and whatever the caller
+    queues (the journal's processed marks).
 
-    Per event in ``Inbox.ingest`` and ``Inbox.process``; per batch in ``process_pending``,
-    where each statement then runs once for the whole batch (the driver's ``executemany``:
-    pipelined on psycopg, so one round trip instead of one per event). That is safe because a
-    batch holds at most one event per thread: no event of it reads a row another one's
-    queued writes change (a conversation, its clock), and every row they refer to (a
-    conversation, a message) was inserted right away.
+    Per event in ``Inbox.ingest`` and ``Inbox.process`` (``write_together``: one statement on
+    PostgreSQL); per batch in ``process_pending`` (``write``), where each statement then runs
+    once for the whole batch (the driver's ``executemany``: pipelined on psycopg, so one
+    round trip instead of one per event). That is safe because a batch holds at most one
+    event per thread: no event of it reads a row another one's queued writes change (a
+    conversation, its clock), and every row they refer to is inserted before them (a
+    conversation right away, a message in the first stage).
     """
 
     #: The stages a row is queued in, written in this order: the rows others refer to come
